@@ -1,0 +1,9 @@
+// Package certs owns the TLS material esgate uses towards Elasticsearch:
+// where trusted CAs, pinned CA fingerprints and PKI client certificates come
+// from (PEM files and bundles; PKCS#1, PKCS#8, SEC1 and encrypted keys), how
+// the presented chain is verified (ssl_verification_mode full, certificate or
+// none; ES 8's ca_trusted_fingerprint), and how that material is swapped
+// atomically when it is reloaded. A failed reload keeps the previous material.
+//
+// It does no HTTP and knows nothing about credentials in headers.
+package certs

@@ -1,0 +1,149 @@
+package configs
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
+)
+
+// Route is one listener with its own upstream hosts, credentials and trust.
+// Keys carry the names of Logstash's elasticsearch output; the field comment
+// is the flag's help text and states the default.
+type Route struct {
+	Name         string `yaml:"name" help:"route name for logs and metrics (default: the listen address)"`
+	Listen       string `yaml:"listen" help:"plain-HTTP address to serve: host:port or unix:/path (default 127.0.0.1:9200)"`
+	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)"`
+
+	Hosts   []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
+	CloudID string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts"`
+
+	User            string `yaml:"user" help:"Basic auth user"`
+	Password        string `yaml:"password" help:"Basic auth password (prefer password_file or ${ENV})" secret:"1"`
+	PasswordFile    string `yaml:"password_file" help:"file holding the Basic auth password"`
+	CloudAuth       string `yaml:"cloud_auth" help:"Elastic Cloud user:password" secret:"1"`
+	APIKey          string `yaml:"api_key" help:"API key: id:api_key, its base64 encoded form, or an essu_ key" secret:"1"`
+	APIKeyFile      string `yaml:"api_key_file" help:"file holding the API key"`
+	BearerToken     string `yaml:"bearer_token" help:"Bearer token (service-account token)" secret:"1"`
+	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token"`
+
+	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate for PKI authentication"`
+	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8)"`
+	SSLKeyPassphrase string `yaml:"ssl_key_passphrase" help:"passphrase of an encrypted ssl_key" secret:"1"`
+
+	SSLCertificateAuthorities []string `yaml:"ssl_certificate_authorities" help:"PEM CA files or bundles to trust (default: system roots)"`
+	CATrustedFingerprint      string   `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it"`
+	SSLVerificationMode       string   `yaml:"ssl_verification_mode" help:"full, certificate (no host name check) or none (default full)"`
+	SSLSupportedProtocols     []string `yaml:"ssl_supported_protocols" help:"TLS versions: TLSv1.1, TLSv1.2, TLSv1.3 (default TLSv1.2,TLSv1.3)"`
+	SSLCipherSuites           []string `yaml:"ssl_cipher_suites" help:"TLS 1.2 cipher suites by IANA name (default: Go's secure list)"`
+	SSLServerName             string   `yaml:"ssl_server_name" help:"server name for SNI and host name verification (default: each host's name)"`
+
+	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
+
+	ConnectTimeout    Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
+	HandshakeTimeout  Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
+	Timeout           Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, as Logstash's timeout (default 60s)"`
+	PoolMaxPerRoute   int      `yaml:"pool_max_per_route" help:"keep-alive connections kept per upstream host (default 100)"`
+	PoolIdleTimeout   Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
+	ResurrectDelay    Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
+	HealthcheckPath   string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
+	MaxBodySize       ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
+	ClientIdleTimeout Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
+
+	// Filled by Validate.
+	upstreams []*url.URL
+	tls       certs.Options
+	cred      func() (auth.Credential, error)
+	authKind  string
+}
+
+// Config is esgate's whole configuration: global settings plus routes. The
+// top-level route keys describe a single route; with routes: they are the
+// defaults each route inherits.
+type Config struct {
+	Route           `yaml:",inline"`
+	Routes          []Route  `yaml:"-"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)"`
+	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)"`
+	LogFormat       string   `yaml:"log_format" help:"text or json (default text)"`
+}
+
+// Defaults.
+const (
+	DefaultListen            = "127.0.0.1:9200"
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultTimeout           = 60 * time.Second
+	DefaultPoolMaxPerRoute   = 100
+	DefaultPoolIdleTimeout   = 60 * time.Second
+	DefaultResurrectDelay    = 5 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultClientIdleTimeout = 120 * time.Second
+)
+
+// Upstreams returns the validated upstream base URLs.
+func (r *Route) Upstreams() []*url.URL { return r.upstreams }
+
+// TLSOptions returns the validated TLS options.
+func (r *Route) TLSOptions() certs.Options { return r.tls }
+
+// CredentialLoader returns the function that (re)loads the credential.
+func (r *Route) CredentialLoader() func() (auth.Credential, error) { return r.cred }
+
+// AuthKind names the authentication method: basic, api_key, bearer or pki.
+func (r *Route) AuthKind() string { return r.authKind }
+
+// Duration is a time.Duration that also accepts a bare number of seconds,
+// as Logstash's timeout does.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ParseDuration parses "90s", "1m30s" or a bare number of seconds.
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("must not be negative")
+		}
+		return Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration like 30s or a number of seconds, got %q", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("must not be negative")
+	}
+	return Duration(d), nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ByteSize is a size in bytes written as 1048576, 512kb, 100mb or 1gb.
+type ByteSize int64
+
+// ParseByteSize parses a size with an optional b, kb, mb or gb suffix (powers of 1024).
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a size like 100mb, got %q", s)
+	}
+	return ByteSize(n * mult), nil
+}

@@ -1,0 +1,357 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
+)
+
+// Validate fills defaults, checks every route and loads (once) every file it
+// names, so that a config that starts is a config that works. Errors name
+// the key and, with several routes, the route.
+func (c *Config) Validate() error {
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format: want text or json, got %q", c.LogFormat)
+	}
+	listens := map[string]int{}
+	names := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if err := r.validate(); err != nil {
+			if len(c.Routes) > 1 {
+				return fmt.Errorf("route %q: %w", r.label(i), err)
+			}
+			return err
+		}
+		if j, dup := listens[r.Listen]; dup {
+			return fmt.Errorf("route %q: listen: %s is already used by route %q", r.Name, r.Listen, c.Routes[j].Name)
+		}
+		listens[r.Listen] = i
+		if j, dup := names[r.Name]; dup {
+			return fmt.Errorf("route %q: name: already used by route %d", r.Name, j)
+		}
+		names[r.Name] = i
+	}
+	return nil
+}
+
+func (r *Route) label(i int) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	if r.Listen != "" {
+		return r.Listen
+	}
+	return fmt.Sprint(i)
+}
+
+func (r *Route) validate() error {
+	if r.Listen == "" {
+		r.Listen = DefaultListen
+	}
+	if err := checkListen(r.Listen, r.UnsafeListen); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if r.Name == "" {
+		r.Name = r.Listen
+	}
+	setDur := func(d *Duration, def Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setDur(&r.ConnectTimeout, Duration(DefaultConnectTimeout))
+	setDur(&r.HandshakeTimeout, Duration(DefaultHandshakeTimeout))
+	setDur(&r.Timeout, Duration(DefaultTimeout))
+	setDur(&r.PoolIdleTimeout, Duration(DefaultPoolIdleTimeout))
+	setDur(&r.ResurrectDelay, Duration(DefaultResurrectDelay))
+	setDur(&r.ClientIdleTimeout, Duration(DefaultClientIdleTimeout))
+	if r.PoolMaxPerRoute == 0 {
+		r.PoolMaxPerRoute = DefaultPoolMaxPerRoute
+	}
+	if r.PoolMaxPerRoute < 0 {
+		return errors.New("pool_max_per_route: must be positive")
+	}
+	if r.HealthcheckPath == "" {
+		r.HealthcheckPath = "/"
+	}
+	if !strings.HasPrefix(r.HealthcheckPath, "/") {
+		return fmt.Errorf("healthcheck_path: must start with /, got %q", r.HealthcheckPath)
+	}
+
+	// Upstream hosts.
+	switch {
+	case r.CloudID != "" && len(r.Hosts) > 0:
+		return errors.New("cloud_id and hosts are mutually exclusive: cloud_id already names the cluster")
+	case r.CloudID != "":
+		u, err := ParseCloudID(r.CloudID)
+		if err != nil {
+			return fmt.Errorf("cloud_id: %w", err)
+		}
+		pu, _ := url.Parse(u)
+		r.upstreams = []*url.URL{pu}
+	case len(r.Hosts) == 0:
+		return errors.New("hosts: required (or cloud_id): the Elasticsearch URLs to forward to, e.g. https://es01:9200")
+	default:
+		for _, h := range r.Hosts {
+			u, err := ParseHost(h)
+			if err != nil {
+				return fmt.Errorf("hosts: %w", err)
+			}
+			r.upstreams = append(r.upstreams, u)
+		}
+	}
+
+	// Credentials: exactly one method.
+	var methods []string
+	if r.User != "" || r.Password != "" || r.PasswordFile != "" {
+		methods = append(methods, "user/password")
+	}
+	if r.CloudAuth != "" {
+		methods = append(methods, "cloud_auth")
+	}
+	if r.APIKey != "" || r.APIKeyFile != "" {
+		methods = append(methods, "api_key")
+	}
+	if r.BearerToken != "" || r.BearerTokenFile != "" {
+		methods = append(methods, "bearer_token")
+	}
+	if r.SSLCertificate != "" || r.SSLKey != "" {
+		methods = append(methods, "ssl_certificate/ssl_key (PKI)")
+	}
+	switch len(methods) {
+	case 0:
+		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, or ssl_certificate+ssl_key")
+	case 1:
+	default:
+		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one", strings.Join(methods, ", "))
+	}
+	if err := r.buildCredential(); err != nil {
+		return err
+	}
+	if _, err := r.cred(); err != nil {
+		return err
+	}
+
+	// Trust.
+	opts := certs.Options{CAFiles: r.SSLCertificateAuthorities, ServerName: r.SSLServerName,
+		CertFile: r.SSLCertificate, KeyFile: r.SSLKey, KeyPassphrase: r.SSLKeyPassphrase}
+	if r.SSLKeyPassphrase != "" && r.SSLKey == "" {
+		return errors.New("ssl_key_passphrase: set only with ssl_key")
+	}
+	if r.CATrustedFingerprint != "" {
+		for _, s := range splitList(r.CATrustedFingerprint) {
+			fp, err := certs.ParseFingerprint(s)
+			if err != nil {
+				return fmt.Errorf("ca_trusted_fingerprint: %w", err)
+			}
+			opts.Fingerprints = append(opts.Fingerprints, fp)
+		}
+	}
+	switch strings.ToLower(r.SSLVerificationMode) {
+	case "", "full":
+		opts.Mode = certs.VerifyFull
+	case "certificate":
+		opts.Mode = certs.VerifyCertificate
+	case "none":
+		opts.Mode = certs.VerifyNone
+	default:
+		return fmt.Errorf("ssl_verification_mode: want full, certificate or none, got %q", r.SSLVerificationMode)
+	}
+	if len(r.SSLSupportedProtocols) > 0 {
+		min, max, err := certs.ParseProtocols(r.SSLSupportedProtocols)
+		if err != nil {
+			return fmt.Errorf("ssl_supported_protocols: %w", err)
+		}
+		opts.MinVersion, opts.MaxVersion = min, max
+	}
+	if len(r.SSLCipherSuites) > 0 {
+		cs, err := certs.ParseCipherSuites(r.SSLCipherSuites)
+		if err != nil {
+			return fmt.Errorf("ssl_cipher_suites: %w", err)
+		}
+		opts.CipherSuites = cs
+	}
+	if _, err := certs.Load(opts); err != nil {
+		key := "ssl_certificate_authorities"
+		if strings.Contains(err.Error(), "client certificate") {
+			key = "ssl_certificate/ssl_key"
+		}
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	r.tls = opts
+
+	for k := range r.CustomHeaders {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			return fmt.Errorf("custom_headers: %s cannot be set here", k)
+		}
+	}
+	return nil
+}
+
+func (r *Route) buildCredential() error {
+	switch {
+	case r.User != "" || r.Password != "" || r.PasswordFile != "":
+		if r.User == "" {
+			return errors.New("user: required with password")
+		}
+		if r.Password != "" && r.PasswordFile != "" {
+			return errors.New("password and password_file are mutually exclusive")
+		}
+		if r.Password == "" && r.PasswordFile == "" {
+			return errors.New("password: required with user (or password_file)")
+		}
+		user, pw, file := r.User, r.Password, r.PasswordFile
+		r.authKind = "basic"
+		r.cred = func() (auth.Credential, error) {
+			p := pw
+			if file != "" {
+				var err error
+				if p, err = auth.ReadSecretFile(file); err != nil {
+					return nil, fmt.Errorf("password_file: %w", err)
+				}
+			}
+			return auth.Basic(user, p), nil
+		}
+	case r.CloudAuth != "":
+		u, p, err := auth.ParseCloudAuth(r.CloudAuth)
+		if err != nil {
+			return fmt.Errorf("cloud_auth: %w", err)
+		}
+		r.authKind = "basic"
+		r.cred = func() (auth.Credential, error) { return auth.Basic(u, p), nil }
+	case r.APIKey != "" || r.APIKeyFile != "":
+		if r.APIKey != "" && r.APIKeyFile != "" {
+			return errors.New("api_key and api_key_file are mutually exclusive")
+		}
+		key, file := r.APIKey, r.APIKeyFile
+		r.authKind = "api_key"
+		r.cred = func() (auth.Credential, error) {
+			k, name := key, "api_key"
+			if file != "" {
+				var err error
+				name = "api_key_file"
+				if k, err = auth.ReadSecretFile(file); err != nil {
+					return nil, fmt.Errorf("api_key_file: %w", err)
+				}
+			}
+			enc, err := auth.ParseAPIKey(k)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return auth.APIKey(enc), nil
+		}
+	case r.BearerToken != "" || r.BearerTokenFile != "":
+		if r.BearerToken != "" && r.BearerTokenFile != "" {
+			return errors.New("bearer_token and bearer_token_file are mutually exclusive")
+		}
+		tok, file := r.BearerToken, r.BearerTokenFile
+		r.authKind = "bearer"
+		r.cred = func() (auth.Credential, error) {
+			t := tok
+			if file != "" {
+				var err error
+				if t, err = auth.ReadSecretFile(file); err != nil {
+					return nil, fmt.Errorf("bearer_token_file: %w", err)
+				}
+			}
+			if strings.ContainsAny(t, " \t\r\n") {
+				return nil, errors.New("bearer_token: must not contain white space")
+			}
+			return auth.Bearer(t), nil
+		}
+	default: // PKI
+		if r.SSLCertificate == "" || r.SSLKey == "" {
+			return errors.New("ssl_certificate and ssl_key: each needs the other")
+		}
+		r.authKind = "pki"
+		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
+	}
+	return nil
+}
+
+// ParseHost parses one hosts entry: an https URL, or host[:port] meaning
+// https. The default port is 9200, as in Logstash. A path prefix is kept.
+func ParseHost(h string) (*url.URL, error) {
+	s := strings.TrimSpace(h)
+	if s == "" {
+		return nil, errors.New("empty host")
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + strings.TrimPrefix(s, "//")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL: %w", h, err)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		return nil, fmt.Errorf("%q: esgate forwards over HTTPS only; use https://", h)
+	default:
+		return nil, fmt.Errorf("%q: unsupported scheme %q; use https://", h, u.Scheme)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("host %q: credentials in the URL are not allowed; use user/password or api_key", u.Redacted())
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%q: missing host name", h)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q: a query or fragment is not allowed in hosts", h)
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "9200")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	return u, nil
+}
+
+// checkListen refuses addresses reachable from other machines unless unsafe.
+func checkListen(addr string, unsafe bool) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return errors.New("unix: needs a socket path")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port or unix:/path, got %q", addr)
+	}
+	if port == "" {
+		return fmt.Errorf("missing port in %q", addr)
+	}
+	if unsafe {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path, or set unsafe_listen: true", addr)
+}

@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/esgate/esgate/certs"
+)
+
+// statusFor maps a forwarding error to the status and error type esgate
+// answers with. It is the only place that decides this.
+//
+//	no live host                 503 esgate_no_living_hosts_exception
+//	any timeout                  504 esgate_timeout_exception
+//	certificate refused          502 esgate_tls_verification_exception
+//	other TLS handshake failure  502 esgate_tls_exception
+//	connect failure              502 esgate_connect_exception
+//	body over max_body_size      413 esgate_content_too_long_exception
+//	anything else                502 esgate_upstream_exception
+func statusFor(err error) (int, string) {
+	var (
+		de *DialError
+		ve *certs.VerificationError
+		ne net.Error
+	)
+	switch {
+	case errors.Is(err, ErrNoLiveHosts):
+		return http.StatusServiceUnavailable, "esgate_no_living_hosts_exception"
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "esgate_timeout_exception"
+	case errors.As(err, &ve):
+		return http.StatusBadGateway, "esgate_tls_verification_exception"
+	case errors.As(err, &de) && de.TLS:
+		return http.StatusBadGateway, "esgate_tls_exception"
+	case errors.As(err, &de):
+		return http.StatusBadGateway, "esgate_connect_exception"
+	}
+	return http.StatusBadGateway, "esgate_upstream_exception"
+}
+
+// serveError is the ReverseProxy's ErrorHandler. It is only reached before
+// any response byte was written, so the status is still ours to choose.
+func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away; there is nobody to answer.
+		p.log.Debug("client canceled request", "route", p.name, "method", r.Method, "path", r.URL.Path)
+		return
+	}
+	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded.Load() {
+		err = errBodyTooLarge
+	}
+	status, typ := statusFor(err)
+	p.log.Warn("forwarding failed", "route", p.name, "method", r.Method, "path", r.URL.Path, "status", status, "type", typ, "err", err)
+	writeError(w, status, typ, err.Error())
+}
+
+type esCause struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+type esError struct {
+	Error struct {
+		RootCause []esCause `json:"root_cause"`
+		esCause
+	} `json:"error"`
+	Status int `json:"status"`
+}
+
+// writeError answers in Elasticsearch's error shape:
+// {"error":{"root_cause":[{"type":…,"reason":…}],"type":…,"reason":…},"status":N}.
+func writeError(w http.ResponseWriter, status int, typ, reason string) {
+	var e esError
+	e.Error.esCause = esCause{Type: typ, Reason: reason}
+	e.Error.RootCause = []esCause{e.Error.esCause}
+	e.Status = status
+	body, _ := json.Marshal(e)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,328 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
+)
+
+// Options configure a Proxy. Zero durations take the documented defaults.
+type Options struct {
+	// Name identifies the route in logs.
+	Name string
+	// Upstreams are the Elasticsearch base URLs (https, optional path prefix).
+	Upstreams []*url.URL
+	// TLS supplies the trust and client certificate; read on every dial.
+	TLS *certs.Source
+	// Credential supplies the Authorization header; read on every request.
+	Credential *auth.Source
+	// CustomHeaders are set on every upstream request.
+	CustomHeaders map[string]string
+	// ConnectTimeout bounds the TCP connect (default 5s).
+	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake (default 10s).
+	HandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers after the
+	// request is written (default 60s, Logstash's timeout).
+	ResponseHeaderTimeout time.Duration
+	// MaxIdlePerHost is the keep-alive pool size per host (default 100).
+	MaxIdlePerHost int
+	// IdleTimeout closes pooled connections idle this long (default 60s).
+	IdleTimeout time.Duration
+	// ResurrectDelay is the health-check period of dead hosts (default 5s).
+	ResurrectDelay time.Duration
+	// HealthcheckPath is the path of the health check (default "/").
+	HealthcheckPath string
+	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
+	MaxBodySize int64
+	// Log receives errors and host state changes (default: slog.Default()).
+	Log *slog.Logger
+}
+
+// Proxy is an http.Handler that forwards every request to the route's
+// Elasticsearch hosts over HTTPS, replacing the client's Authorization with
+// the route's credential. Bodies stream in both directions.
+type Proxy struct {
+	opts      Options
+	name      string
+	log       *slog.Logger
+	pool      *pool
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New builds a Proxy. Call Start to begin health-checking dead hosts and
+// Close when done.
+func New(opts Options) (*Proxy, error) {
+	if len(opts.Upstreams) == 0 {
+		return nil, errors.New("proxy: no upstreams")
+	}
+	if opts.TLS == nil || opts.Credential == nil {
+		return nil, errors.New("proxy: TLS and Credential are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ConnectTimeout, 5*time.Second)
+	def(&opts.HandshakeTimeout, 10*time.Second)
+	def(&opts.ResponseHeaderTimeout, 60*time.Second)
+	def(&opts.IdleTimeout, 60*time.Second)
+	def(&opts.ResurrectDelay, 5*time.Second)
+	if opts.MaxIdlePerHost <= 0 {
+		opts.MaxIdlePerHost = 100
+	}
+	if opts.HealthcheckPath == "" {
+		opts.HealthcheckPath = "/"
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log, pool: newPool(opts.Upstreams)}
+	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	p.transport = &http.Transport{
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return p.dialTLS(ctx, dialer, network, addr)
+		},
+		MaxIdleConns:          0, // bounded per host below
+		MaxIdleConnsPerHost:   opts.MaxIdlePerHost,
+		IdleConnTimeout:       opts.IdleTimeout,
+		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
+		// Transparent: never add Accept-Encoding or decompress.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
+		// Bulk bodies are large; bigger buffers mean fewer, fuller TLS records.
+		WriteBufferSize: 64 << 10,
+		ReadBufferSize:  64 << 10,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    &failoverTransport{p: p},
+		BufferPool:   bufferPool{},
+		ErrorHandler: p.serveError,
+		ErrorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
+	}
+	return p, nil
+}
+
+// Start runs the background health checker until ctx ends or Close.
+func (p *Proxy) Start(ctx context.Context) {
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.resurrect(ctx)
+	}()
+}
+
+// Close stops the health checker and closes idle upstream connections.
+// It is safe to call more than once.
+func (p *Proxy) Close() {
+	p.closeOnce.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.wg.Wait()
+		p.transport.CloseIdleConnections()
+	})
+}
+
+// CloseIdleConnections drops pooled connections so that new ones pick up
+// reloaded trust material.
+func (p *Proxy) CloseIdleConnections() { p.transport.CloseIdleConnections() }
+
+// Hosts returns the route's upstreams and their state.
+func (p *Proxy) Hosts() []*Upstream { return p.pool.hosts }
+
+// Transport returns the round tripper that forwards to the route's live
+// hosts with its TLS material but without adding credentials; a request's
+// URL supplies only path and query.
+func (p *Proxy) Transport() http.RoundTripper { return &failoverTransport{p: p} }
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if max := p.opts.MaxBodySize; max > 0 {
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception",
+				fmt.Sprintf("request body of %d bytes is larger than max_body_size (%d bytes)", r.ContentLength, max))
+			return
+		}
+		if r.ContentLength < 0 && r.Body != nil {
+			r.Body = &limitedBody{ReadCloser: r.Body, left: max, max: max}
+		}
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// rewrite prepares the outbound request; the host is chosen per attempt by
+// failoverTransport.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	out := pr.Out
+	out.URL.Scheme = "https"
+	out.Host = ""
+	// Expect: 100-continue would cost a round trip per bulk; esgate answers
+	// the client's Expect itself as soon as it starts reading the body.
+	out.Header.Del("Expect")
+	for k, v := range p.opts.CustomHeaders {
+		out.Header.Set(k, v)
+	}
+	p.opts.Credential.Apply(out.Header)
+	if out.Body != nil && out.Body != http.NoBody {
+		out.Body = &trackedBody{rc: out.Body}
+	}
+}
+
+// dialTLS connects and handshakes with the material in force.
+func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, &DialError{Addr: addr, Err: err}
+	}
+	cfg := p.opts.TLS.Current().ClientConfig(certs.HostOnly(addr))
+	conn := tls.Client(raw, cfg)
+	hctx, cancel := context.WithTimeout(ctx, p.opts.HandshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, &DialError{Addr: addr, Err: err, TLS: true}
+	}
+	return conn, nil
+}
+
+// DialError is a failure to connect or handshake with an upstream host:
+// nothing of the request has been sent.
+type DialError struct {
+	Addr string
+	Err  error
+	TLS  bool
+}
+
+func (e *DialError) Error() string {
+	if e.TLS {
+		return fmt.Sprintf("TLS handshake with %s: %v", e.Addr, e.Err)
+	}
+	return fmt.Sprintf("connecting to %s: %v", e.Addr, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// failoverTransport picks a live host per attempt and retries on another
+// host when the connection failed before any of the body was read.
+type failoverTransport struct{ p *Proxy }
+
+func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := t.p
+	body, _ := req.Body.(*trackedBody)
+	path, rawPath := req.URL.Path, req.URL.RawPath
+	var tried []*Upstream
+	var lastErr error
+	for {
+		h := p.pool.pick(tried)
+		if h == nil {
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, ErrNoLiveHosts
+		}
+		tried = append(tried, h)
+		u := *req.URL
+		u.Scheme, u.Host = "https", h.URL.Host
+		u.Path = h.URL.Path + path
+		if rawPath != "" || h.URL.RawPath != "" {
+			u.RawPath = h.URL.EscapedPath() + req.URL.EscapedPath()
+		}
+		req.URL = &u
+		h.inflight.Add(1)
+		res, err := p.transport.RoundTrip(req)
+		h.inflight.Add(-1)
+		if err == nil {
+			return res, nil
+		}
+		var de *DialError
+		if !errors.As(err, &de) {
+			return nil, err
+		}
+		lastErr = err
+		if h.markDead(err) {
+			p.log.Warn("upstream host marked dead", "route", p.name, "host", h.URL.Host, "err", err)
+		}
+		if body != nil && body.read.Load() > 0 {
+			return nil, err
+		}
+		if req.Context().Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// trackedBody counts what was read so a failed attempt can be retried only
+// when nothing was. Its Close is deferred to the server (which closes the
+// request body when the handler returns) while a retry is still possible.
+type trackedBody struct {
+	rc   io.ReadCloser
+	read atomic.Int64
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.read.Add(int64(n))
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	if b.read.Load() > 0 {
+		return b.rc.Close()
+	}
+	return nil
+}
+
+// limitedBody fails a chunked body that grows past max.
+type limitedBody struct {
+	io.ReadCloser
+	left, max int64
+	exceeded  atomic.Bool
+}
+
+var errBodyTooLarge = errors.New("request body is larger than max_body_size")
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+// bufferPool lends 64 KiB copy buffers to the ReverseProxy.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

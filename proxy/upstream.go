@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// Upstream is one Elasticsearch host of a route and its liveness.
+type Upstream struct {
+	// URL is the base URL (scheme https, host:port, optional path prefix).
+	URL *url.URL
+
+	alive    atomic.Bool
+	inflight atomic.Int64
+	lastErr  atomic.Pointer[error]
+	deadAt   atomic.Int64 // unix nanos of the last transition to dead
+}
+
+// Alive reports whether the host is in rotation.
+func (u *Upstream) Alive() bool { return u.alive.Load() }
+
+// LastError returns the error that last marked the host dead, or nil.
+func (u *Upstream) LastError() error {
+	if p := u.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// markDead takes the host out of rotation; it reports whether it was alive.
+func (u *Upstream) markDead(err error) bool {
+	u.lastErr.Store(&err)
+	if u.alive.CompareAndSwap(true, false) {
+		u.deadAt.Store(time.Now().UnixNano())
+		return true
+	}
+	return false
+}
+
+func (u *Upstream) markAlive() bool {
+	return u.alive.CompareAndSwap(false, true)
+}
+
+// pool spreads requests over the live upstreams of a route: the least busy
+// live host wins, ties broken round-robin (Logstash picks at random among
+// the least busy; round-robin spreads the same way without a lock).
+type pool struct {
+	hosts []*Upstream
+	next  atomic.Uint64
+}
+
+func newPool(urls []*url.URL) *pool {
+	p := &pool{}
+	for _, u := range urls {
+		up := &Upstream{URL: u}
+		up.alive.Store(true)
+		p.hosts = append(p.hosts, up)
+	}
+	return p
+}
+
+// pick returns the least busy live host not in tried, or nil.
+func (p *pool) pick(tried []*Upstream) *Upstream {
+	n := uint64(len(p.hosts))
+	if n == 1 {
+		if h := p.hosts[0]; h.alive.Load() && len(tried) == 0 {
+			return h
+		}
+		return nil
+	}
+	start := p.next.Add(1)
+	var best *Upstream
+	var bestLoad int64
+outer:
+	for i := uint64(0); i < n; i++ {
+		h := p.hosts[(start+i)%n]
+		if !h.alive.Load() {
+			continue
+		}
+		for _, t := range tried {
+			if t == h {
+				continue outer
+			}
+		}
+		if l := h.inflight.Load(); best == nil || l < bestLoad {
+			best, bestLoad = h, l
+		}
+	}
+	return best
+}
+
+// resurrect runs until ctx ends, health-checking dead hosts every delay with
+// HEAD healthcheck_path and the route's credential, as Logstash's pool does.
+// Any HTTP answer brings a host back: status errors are not network errors.
+func (p *Proxy) resurrect(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("health checker panicked", "route", p.name, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	t := time.NewTicker(p.opts.ResurrectDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, h := range p.pool.hosts {
+			if h.Alive() {
+				continue
+			}
+			if err := p.healthCheck(ctx, h); err != nil {
+				h.lastErr.Store(&err)
+				p.log.Debug("host still dead", "route", p.name, "host", h.URL.Host, "err", err)
+				continue
+			}
+			if h.markAlive() {
+				p.log.Info("host is alive again", "route", p.name, "host", h.URL.Host)
+			}
+		}
+	}
+}
+
+// healthCheck sends one HEAD to h.
+func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
+	defer cancel()
+	u := *h.URL
+	u.Path += p.opts.HealthcheckPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	p.opts.Credential.Apply(req.Header)
+	for k, v := range p.opts.CustomHeaders {
+		req.Header.Set(k, v)
+	}
+	res, err := p.transport.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	return nil
+}
+
+// ErrNoLiveHosts is returned when every host of a route is marked dead.
+var ErrNoLiveHosts = errors.New("no living connections: every Elasticsearch host of this route is marked dead")
