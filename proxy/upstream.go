@@ -131,22 +131,29 @@ func (p *Proxy) resurrect(ctx context.Context) {
 func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
 	defer cancel()
-	u := *h.URL
-	u.Path += p.opts.HealthcheckPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	p.opts.Credential.Apply(req.Header)
-	for k, v := range p.opts.CustomHeaders {
-		req.Header.Set(k, v)
-	}
-	res, err := p.transport.RoundTrip(req)
+	res, err := p.Probe(ctx, h, http.MethodHead, p.opts.HealthcheckPath)
 	if err != nil {
 		return err
 	}
 	res.Body.Close()
 	return nil
+}
+
+// Probe sends one bodiless request with the route's credential to host h,
+// bypassing host selection. The caller closes the response body; res.TLS
+// holds the presented chain.
+func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*http.Response, error) {
+	u := *h.URL
+	u.Path += path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range p.opts.CustomHeaders {
+		req.Header.Set(k, v)
+	}
+	p.opts.Credential.Apply(req.Header)
+	return p.transport.RoundTrip(req)
 }
 
 // ErrNoLiveHosts is returned when every host of a route is marked dead.

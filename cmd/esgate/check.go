@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/proxy"
+)
+
+// check connects to every host of every route and prints the cluster, the
+// presented CA's fingerprint and who the credentials authenticate as. It
+// fails, naming the cause and the fix, if any host does not pass.
+func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
+	failed := 0
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		rt, err := buildRoute(rc, quiet)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "route %q (listen %s, auth %s, ssl_verification_mode %s)\n", rc.Name, rc.Listen, rc.AuthKind(), rt.tls.Current().Mode())
+		for _, h := range rt.proxy.Hosts() {
+			if err := checkHost(ctx, rt.proxy, h, out); err != nil {
+				failed++
+				fmt.Fprintf(out, "  %s: FAILED: %s\n", h.URL, err)
+			}
+		}
+		rt.proxy.Close()
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d host(s) failed the check", failed)
+	}
+	return nil
+}
+
+func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, body, err := get(ctx, p, h, "/")
+	if err != nil {
+		return explainDial(err)
+	}
+	fp := ""
+	if res.TLS != nil && len(res.TLS.PeerCertificates) > 0 {
+		chain := res.TLS.PeerCertificates
+		fp = certs.Fingerprint(chain[len(chain)-1])
+	}
+	if res.StatusCode != http.StatusOK {
+		return explainStatus(res, body)
+	}
+	var info struct {
+		Name        string `json:"name"`
+		ClusterName string `json:"cluster_name"`
+		ClusterUUID string `json:"cluster_uuid"`
+		Version     struct {
+			Number      string `json:"number"`
+			BuildFlavor string `json:"build_flavor"`
+		} `json:"version"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return fmt.Errorf("GET / did not answer with Elasticsearch's JSON: %w", err)
+	}
+	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		return errors.New("GET / has no X-Elastic-Product: Elasticsearch header: this is not Elasticsearch ≥ 7.14, and Logstash and the official clients will refuse it")
+	}
+	fmt.Fprintf(out, "  %s: OK\n", h.URL)
+	fmt.Fprintf(out, "    cluster:        %s (uuid %s), node %s, Elasticsearch %s\n", info.ClusterName, info.ClusterUUID, info.Name, info.Version.Number)
+	if fp != "" {
+		fmt.Fprintf(out, "    CA fingerprint: %s (top of the presented chain; ca_trusted_fingerprint)\n", fp)
+	}
+	res, body, err = get(ctx, p, h, "/_security/_authenticate")
+	if err != nil {
+		return explainDial(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return explainStatus(res, body)
+	}
+	var who struct {
+		Username  string   `json:"username"`
+		Roles     []string `json:"roles"`
+		AuthRealm struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"authentication_realm"`
+		AuthType string `json:"authentication_type"`
+		APIKey   *struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"api_key"`
+	}
+	if err := json.Unmarshal(body, &who); err != nil {
+		return fmt.Errorf("parsing _security/_authenticate: %w", err)
+	}
+	line := fmt.Sprintf("user %q, realm %s (%s)", who.Username, who.AuthRealm.Name, who.AuthRealm.Type)
+	if who.APIKey != nil {
+		line = fmt.Sprintf("API key id %q (name %q) of user %q", who.APIKey.ID, who.APIKey.Name, who.Username)
+	} else if len(who.Roles) > 0 {
+		line += ", roles " + strings.Join(who.Roles, ",")
+	}
+	fmt.Fprintf(out, "    authenticated:  %s\n", line)
+	return nil
+}
+
+func get(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, path string) (*http.Response, []byte, error) {
+	res, err := p.Probe(ctx, h, http.MethodGet, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return res, body, err
+}
+
+func explainDial(err error) error {
+	var ve *certs.VerificationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	var de *proxy.DialError
+	if errors.As(err, &de) && !de.TLS {
+		return fmt.Errorf("%w: check hosts and that Elasticsearch is running and reachable from here", err)
+	}
+	if errors.As(err, &de) {
+		return fmt.Errorf("%w: check that hosts points at Elasticsearch's HTTPS port and the TLS settings (ssl_supported_protocols, ssl_certificate for PKI)", err)
+	}
+	return err
+}
+
+// explainStatus turns an ES error answer into a sentence with the fix.
+func explainStatus(res *http.Response, body []byte) error {
+	var e struct {
+		Error struct {
+			Type       string `json:"type"`
+			Reason     string `json:"reason"`
+			Additional string `json:"additional_unsuccessful_credentials"`
+		} `json:"error"`
+	}
+	json.Unmarshal(body, &e)
+	reason := e.Error.Reason
+	if e.Error.Additional != "" {
+		reason += " (" + e.Error.Additional + ")"
+	}
+	if reason == "" {
+		reason = strings.TrimSpace(string(body))
+	}
+	switch res.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("401 Unauthorized: %s: check the credentials (user/password, api_key, bearer_token or ssl_certificate)", reason)
+	case http.StatusForbidden:
+		return fmt.Errorf("403 Forbidden: %s: grant the missing privilege to the user's role or the API key", reason)
+	}
+	return fmt.Errorf("%s: %s", res.Status, reason)
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/esgate/esgate/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const usage = `esgate: an authenticating TLS sidecar proxy for Elasticsearch clients
+
+Usage:
+  esgate serve [--config FILE] [flags]   run the proxy
+  esgate check [--config FILE] [flags]   connect to each route's hosts: cluster, CA fingerprint, who the credentials are
+  esgate version                         print the version
+
+Every config key is also a flag with dashes: api_key is --api-key.
+Run 'esgate serve --help' for the list.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return withConfig("serve", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
+			return serve(ctx, cfg, log, nil)
+		})
+	case "check":
+		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
+			return check(ctx, cfg, stdout)
+		})
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "esgate", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// withConfig parses flags and the config file, validates, sets up logging
+// and calls f. Errors are printed once, here.
+func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Config, *slog.Logger) error) int {
+	fs := flag.NewFlagSet("esgate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fl := configs.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	cfg, err := configs.Load(fl, os.LookupEnv)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return exitUsage
+	}
+	log := newLogger(cfg, stderr)
+	if err := f(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/proxy"
+)
+
+// route is one running route: its reloadable material, proxy and server.
+type route struct {
+	cfg   *configs.Route
+	tls   *certs.Source
+	cred  *auth.Source
+	proxy *proxy.Proxy
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// buildRoute creates a route's components from its validated config.
+func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
+	tlsSrc, err := certs.NewSource(r.TLSOptions())
+	if err != nil {
+		return nil, fmt.Errorf("route %q: loading TLS material: %w", r.Name, err)
+	}
+	cred, err := auth.NewSource(r.CredentialLoader())
+	if err != nil {
+		return nil, fmt.Errorf("route %q: loading credentials: %w", r.Name, err)
+	}
+	p, err := proxy.New(proxy.Options{
+		Name:                  r.Name,
+		Upstreams:             r.Upstreams(),
+		TLS:                   tlsSrc,
+		Credential:            cred,
+		CustomHeaders:         r.CustomHeaders,
+		ConnectTimeout:        r.ConnectTimeout.D(),
+		HandshakeTimeout:      r.HandshakeTimeout.D(),
+		ResponseHeaderTimeout: r.Timeout.D(),
+		MaxIdlePerHost:        r.PoolMaxPerRoute,
+		IdleTimeout:           r.PoolIdleTimeout.D(),
+		ResurrectDelay:        r.ResurrectDelay.D(),
+		HealthcheckPath:       r.HealthcheckPath,
+		MaxBodySize:           int64(r.MaxBodySize),
+		Log:                   log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", r.Name, err)
+	}
+	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p}, nil
+}
+
+// reload re-reads the route's files; on failure the old material stays.
+func (rt *route) reload() error {
+	if err := rt.tls.Reload(); err != nil {
+		return fmt.Errorf("route %q: reloading TLS material: %w", rt.cfg.Name, err)
+	}
+	if err := rt.cred.Reload(); err != nil {
+		return fmt.Errorf("route %q: reloading credentials: %w", rt.cfg.Name, err)
+	}
+	// Pooled connections were made with the old trust; new ones use the new.
+	rt.proxy.CloseIdleConnections()
+	return nil
+}
+
+// serve runs every route until ctx ends or SIGTERM/SIGINT, then drains
+// in-flight requests for at most shutdown_timeout. SIGHUP reloads files.
+// ready, if not nil, receives the listeners' addresses once serving.
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready func([]net.Addr)) error {
+	var routes []*route
+	defer func() {
+		for _, rt := range routes {
+			rt.proxy.Close()
+			if rt.ln != nil {
+				rt.ln.Close()
+			}
+		}
+	}()
+	for i := range cfg.Routes {
+		rt, err := buildRoute(&cfg.Routes[i], log)
+		if err != nil {
+			return err
+		}
+		routes = append(routes, rt)
+	}
+	var addrs []net.Addr
+	for _, rt := range routes {
+		ln, err := proxy.Listen(rt.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("route %q: listening: %w", rt.cfg.Name, err)
+		}
+		rt.ln = ln
+		addrs = append(addrs, ln.Addr())
+		rt.srv = &http.Server{
+			Handler:           rt.proxy,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       rt.cfg.ClientIdleTimeout.D(),
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(routes))
+	for _, rt := range routes {
+		rt.proxy.Start(ctx)
+		m := rt.tls.Current()
+		if m.Mode() == certs.VerifyNone {
+			log.Warn("TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)", "route", rt.cfg.Name)
+		}
+		m.LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
+		hosts := make([]string, 0, len(rt.cfg.Upstreams()))
+		for _, u := range rt.cfg.Upstreams() {
+			hosts = append(hosts, u.String())
+		}
+		log.Info("listening", "route", rt.cfg.Name, "listen", rt.ln.Addr().String(), "hosts", hosts,
+			"auth", rt.cfg.AuthKind(), "ssl_verification_mode", string(m.Mode()))
+		go func(rt *route) {
+			if err := rt.srv.Serve(rt.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("route %q: serving: %w", rt.cfg.Name, err)
+			}
+		}(rt)
+	}
+	if ready != nil {
+		ready(addrs)
+	}
+
+	// This goroutine owns signals: reloads happen one at a time, here.
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				for _, rt := range routes {
+					if err := rt.reload(); err != nil {
+						log.Error("reload failed; keeping the previous material", "err", err)
+					} else {
+						log.Info("reloaded", "route", rt.cfg.Name)
+						rt.tls.Current().LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
+					}
+				}
+				continue
+			}
+			log.Info("shutting down: draining in-flight requests", "signal", s.String(), "timeout", cfg.ShutdownTimeout.String())
+			break loop
+		}
+	}
+
+	sctx, scancel := context.WithTimeoutCause(context.Background(), cfg.ShutdownTimeout.D(),
+		fmt.Errorf("shutdown_timeout %s exceeded", cfg.ShutdownTimeout))
+	defer scancel()
+	var wg sync.WaitGroup
+	for _, rt := range routes {
+		wg.Add(1)
+		go func(rt *route) {
+			defer wg.Done()
+			if err := rt.srv.Shutdown(sctx); err != nil {
+				log.Error("requests were still in flight at shutdown_timeout; closing them", "route", rt.cfg.Name, "err", context.Cause(sctx))
+				rt.srv.Close()
+			}
+		}(rt)
+	}
+	wg.Wait()
+	if runErr == nil {
+		log.Info("stopped")
+	}
+	return runErr
+}

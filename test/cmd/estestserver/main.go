@@ -1,0 +1,37 @@
+// Command estestserver runs esgate's Elasticsearch 8-compatible test server
+// standalone: it generates a CA like ES 8, prints its SHA-256 fingerprint,
+// writes the CA PEM, and serves until SIGINT/SIGTERM.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/esgate/esgate/test/esserver"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9201", "address to serve HTTPS on")
+	ver := flag.String("version", "8.15.3", "Elasticsearch version to report (below 8.15: old WWW-Authenticate format)")
+	pw := flag.String("elastic-password", "changeme", "password of the built-in elastic superuser")
+	caOut := flag.String("ca-out", "http_ca.crt", "where to write the CA certificate PEM")
+	flag.Parse()
+	s, err := esserver.Start(esserver.Options{Addr: *addr, Version: *ver, ElasticPassword: *pw})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+	if err := s.WriteCA(*caOut); err != nil {
+		fmt.Fprintln(os.Stderr, "error: writing CA:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("Elasticsearch-compatible test server %s on %s\n", *ver, s.URL)
+	fmt.Printf("CA certificate: %s\nCA SHA-256 fingerprint: %s\nsuperuser: elastic / %s\n", *caOut, s.CAFingerprint(), *pw)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	s.Close()
+}
