@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -354,10 +355,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
-	path := strings.Trim(r.URL.Path, "/")
+	// Split the escaped path so that %2F stays inside a segment (Logstash's
+	// date-math index names are CGI-escaped).
+	path := strings.Trim(r.URL.EscapedPath(), "/")
 	seg := []string{}
 	if path != "" {
-		seg = strings.Split(path, "/")
+		for _, p := range strings.Split(path, "/") {
+			if u, err := url.PathUnescape(p); err == nil {
+				p = u
+			}
+			seg = append(seg, p)
+		}
 	}
 	m := r.Method
 	is := func(methods ...string) bool {

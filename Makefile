@@ -1,0 +1,47 @@
+# esgate: see README.md. `make demo` and `make test` are the two set-up commands.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build demo test test-short lint bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esgate ./cmd/esgate
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestserver ./test/cmd/estestserver
+
+# The main job on the embedded default: test server + API key + esgate + bulk traffic.
+demo: build
+	$(GO) run ./test/cmd/esgate-demo -esgate $(BIN)/esgate
+
+# Everything CI runs: vet, race-enabled tests (unit, sandwich, process-level,
+# real third-party clients when installed), short fuzzing, benchmarks compile.
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo 'gofmt: files above need formatting'; exit 1)
+	$(GO) vet ./...
+	staticcheck ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseCloudID -fuzztime 20s ./configs/
+	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
+	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
+
+# Side-by-side with nginx, haproxy, caddy, a naive Go proxy and direct (../shared/bench).
+BENCH_DIR ?= ../shared/bench
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy/
+	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key --log-level warn" \
+		TARGETS="$${TARGETS:-direct nginx haproxy esgate}" ./compare.sh
+
+clean:
+	rm -rf $(BIN)
