@@ -76,16 +76,29 @@ func ParseAPIKey(s string) (string, error) {
 	case s == "":
 		return "", ErrEmpty
 	case strings.HasPrefix(s, "essu_"):
-		if strings.ContainsAny(s, " \t\r\n:") {
-			return "", ErrAPIKeyFormat
+		for _, c := range s {
+			if c <= ' ' || c >= 0x7f || c == ':' {
+				return "", ErrAPIKeyFormat
+			}
 		}
 		return s, nil
 	case strings.Contains(s, ":"):
 		id, key, _ := strings.Cut(s, ":")
-		if id == "" || key == "" || strings.ContainsAny(s, " \t\r\n") || strings.Contains(key, ":") {
+		if id == "" || key == "" || strings.Contains(key, ":") {
 			return "", ErrAPIKeyFormat
 		}
+		for _, c := range s {
+			if c <= ' ' || c == 0x7f {
+				return "", ErrAPIKeyFormat
+			}
+		}
 		return base64.StdEncoding.EncodeToString([]byte(s)), nil
+	}
+	for _, c := range s {
+		// The decoder skips \r and \n; a header value must not contain them.
+		if !(c == '+' || c == '/' || c == '=' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			return "", ErrAPIKeyFormat
+		}
 	}
 	dec, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {

@@ -42,8 +42,8 @@ func ParseCloudID(id string) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return "", fmt.Errorf("invalid port %q", port)
 	}
-	if host == "" || esID == "" || strings.ContainsAny(host+esID, "/?#@ \t\r\n[]") {
-		return "", errors.New("after decoding the host or Elasticsearch id is not a valid DNS label")
+	if !dnsName(host) || !dnsName(esID) {
+		return "", errors.New("after decoding the host or Elasticsearch id is not a valid DNS name")
 	}
 	return "https://" + net.JoinHostPort(esID+"."+host, port), nil
 }
@@ -55,4 +55,22 @@ func decodeAnyBase64(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
+}
+
+// dnsName accepts letters, digits, '-', '_' and non-empty dot-separated labels.
+func dnsName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return false
+		}
+		for _, c := range label {
+			if !(c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+				return false
+			}
+		}
+	}
+	return true
 }

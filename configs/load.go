@@ -285,7 +285,7 @@ func decodeMapping(n *yaml.Node, v reflect.Value, fields []field, lookup func(st
 
 func suggest(k string, fields []field) string {
 	var best string
-	bestD := 3
+	bestD := 3 + len(k)/8 // a few typos, more for long keys
 	for _, f := range fields {
 		if d := editDistance(k, f.key); d < bestD {
 			best, bestD = f.key, d

@@ -537,4 +537,3 @@ func TestMaxBodySize(t *testing.T) {
 		t.Errorf("chunked: status %d body %s", r2.StatusCode, b2)
 	}
 }
-
