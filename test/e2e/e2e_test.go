@@ -1,0 +1,483 @@
+// Package e2e runs the built esgate binary as a process against the
+// Elasticsearch-compatible test server and real third-party clients.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/esgate/esgate/test/esserver"
+	"github.com/esgate/esgate/test/pki"
+)
+
+var esgateBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "esgate-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	esgateBin = filepath.Join(dir, "esgate")
+	build := exec.Command("go", "build", "-o", esgateBin, "github.com/esgate/esgate/cmd/esgate")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building esgate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running esgate.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	URL  string
+	addr string
+	done chan error
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startEsgate runs `esgate serve args… --listen <free>` and waits until it
+// accepts connections. secrets must never appear in its output.
+func startEsgate(t testing.TB, secrets []string, args ...string) *proc {
+	t.Helper()
+	addr := freePort(t)
+	p := &proc{out: &syncBuffer{}, addr: addr, URL: "http://" + addr, done: make(chan error, 1)}
+	p.cmd = exec.Command(esgateBin, append([]string{"serve", "--listen", addr, "--log-level", "debug"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		for _, s := range secrets {
+			if s != "" && strings.Contains(p.out.String(), s) {
+				t.Errorf("a secret appears in esgate's output:\n%s", p.out.String())
+			}
+		}
+		if t.Failed() {
+			t.Logf("esgate output:\n%s", p.out.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("esgate exited: %v\n%s", err, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("esgate did not listen: %s", p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *proc) wait(t testing.TB, d time.Duration) (int, error) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), nil
+		}
+		return 0, err
+	case <-time.After(d):
+		return -1, fmt.Errorf("esgate still running after %s", d)
+	}
+}
+
+func startES(t testing.TB, opts esserver.Options) (*esserver.Server, string) {
+	t.Helper()
+	es, err := esserver.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(es.Close)
+	ca := filepath.Join(t.TempDir(), "http_ca.crt")
+	if err := es.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	return es, ca
+}
+
+func post(t testing.TB, url, ctype, body string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Post(url, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// TestSIGTERMDrainsInFlightBulk: a slow bulk in flight when SIGTERM arrives
+// completes with Elasticsearch's answer, new connections are refused, and
+// esgate exits 0.
+func TestSIGTERMDrainsInFlightBulk(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	p := startEsgate(t, []string{"changeme"}, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--user", "elastic", "--password", "changeme", "--shutdown-timeout", "10s")
+	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 1500 * time.Millisecond, Count: 1})
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	rc := make(chan result, 1)
+	go func() {
+		res, err := http.Post(p.URL+"/_bulk", "application/json", strings.NewReader("{\"create\":{\"_index\":\"logstash-drain\"}}\n{\"m\":1}\n"))
+		if err != nil {
+			rc <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		rc <- result{status: res.StatusCode, body: string(b)}
+	}()
+	time.Sleep(400 * time.Millisecond) // the request is now waiting on Elasticsearch
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
+		c.Close()
+		t.Error("esgate still accepts connections while draining")
+	}
+	r := <-rc
+	if r.err != nil || r.status != 200 || !strings.Contains(r.body, `"errors":false`) {
+		t.Fatalf("in-flight bulk: %d %q %v", r.status, r.body, r.err)
+	}
+	code, err := p.wait(t, 10*time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exit code %d, %v", code, err)
+	}
+	if n := es.Count("logstash-drain"); n != 1 {
+		t.Errorf("count %d", n)
+	}
+	if !strings.Contains(p.out.String(), "draining in-flight requests") {
+		t.Errorf("no drain log line")
+	}
+}
+
+// TestShutdownTimeoutCutsSlowRequests: past shutdown_timeout esgate closes
+// what is left and exits anyway.
+func TestShutdownTimeoutCutsSlowRequests(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	p := startEsgate(t, nil, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--user", "elastic", "--password", "changeme", "--shutdown-timeout", "300ms")
+	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 5 * time.Second, Count: 1})
+	go http.Post(p.URL+"/_bulk", "application/json", strings.NewReader("{\"create\":{\"_index\":\"logstash-x\"}}\n{}\n"))
+	time.Sleep(300 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	start := time.Now()
+	if _, err := p.wait(t, 4*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("took %s to stop", el)
+	}
+	if !strings.Contains(p.out.String(), "shutdown_timeout 300ms exceeded") {
+		t.Errorf("no timeout log line")
+	}
+}
+
+// TestStream256MB sends 256 MiB up and receives 256 MiB down through esgate
+// and checks digests and esgate's peak memory (VmHWM).
+func TestStream256MB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	const size = 256 << 20
+	block := make([]byte, 1<<20)
+	rng := rand.NewChaCha8([32]byte{1})
+	rng.Read(block)
+	ca, _ := pki.NewCA("sink CA")
+	leaf, _ := ca.Issue("sink", "ec")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, ca.CertPEM(), 0o644)
+	var upDigest string
+	var upBytes int64
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		upBytes, upDigest = n, hex.EncodeToString(h.Sum(nil))
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("down") == "" {
+			w.Header().Set("Content-Length", "2")
+			w.Write([]byte("{}"))
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		for i := 0; i < size/len(block); i++ {
+			if _, err := w.Write(block); err != nil {
+				return
+			}
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	p := startEsgate(t, nil, "--hosts", "https://"+ln.Addr().String(), "--ssl-certificate-authorities", caFile, "--api-key", "id:key")
+
+	// Up: a 256 MiB chunked body, generated while it streams.
+	want := sha256.New()
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < size/len(block); i++ {
+			want.Write(block)
+			if _, err := pw.Write(block); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	res, err := http.Post(p.URL+"/_bulk", "application/x-ndjson", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || upBytes != size || upDigest != hex.EncodeToString(want.Sum(nil)) {
+		t.Fatalf("up: status %d, %d bytes, digest match %v", res.StatusCode, upBytes, upDigest == hex.EncodeToString(want.Sum(nil)))
+	}
+	// Down: a 256 MiB response.
+	res, err = http.Get(p.URL + "/_search?down=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want2 := sha256.New(), sha256.New()
+	n, _ := io.Copy(got, res.Body)
+	res.Body.Close()
+	for i := 0; i < size/len(block); i++ {
+		want2.Write(block)
+	}
+	if n != size || !bytes.Equal(got.Sum(nil), want2.Sum(nil)) {
+		t.Fatalf("down: %d bytes, digest match %v", n, bytes.Equal(got.Sum(nil), want2.Sum(nil)))
+	}
+	hwm := vmHWM(t, p.cmd.Process.Pid)
+	t.Logf("esgate peak RSS (VmHWM) after streaming 256 MiB each way: %.1f MiB", float64(hwm)/(1<<20))
+	if hwm > 64<<20 {
+		t.Errorf("esgate peak RSS %d MiB; must stay well under 64 MiB", hwm>>20)
+	}
+}
+
+func vmHWM(t testing.TB, pid int) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestSIGHUPReloadsCredentials: a new API key file is used after SIGHUP; a
+// broken one keeps the old key serving.
+func TestSIGHUPReloadsCredentials(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	id1, _, enc1 := es.CreateAPIKey("elastic", "one", 0, nil)
+	id2, _, enc2 := es.CreateAPIKey("elastic", "two", 0, nil)
+	keyFile := filepath.Join(t.TempDir(), "api_key")
+	os.WriteFile(keyFile, []byte(enc1+"\n"), 0o600)
+	p := startEsgate(t, []string{enc1, enc2}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key-file", keyFile)
+	whoami := func() string {
+		res, err := http.Get(p.URL + "/_security/_authenticate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var v struct {
+			APIKey struct{ ID string } `json:"api_key"`
+		}
+		json.NewDecoder(res.Body).Decode(&v)
+		return v.APIKey.ID
+	}
+	if g := whoami(); g != id1 {
+		t.Fatalf("key %q; expected %q", g, id1)
+	}
+	os.WriteFile(keyFile, []byte("this is not a key\n"), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, "reload failed; keeping the previous material")
+	if g := whoami(); g != id1 {
+		t.Fatalf("after a broken reload: key %q; expected %q", g, id1)
+	}
+	os.WriteFile(keyFile, []byte(enc2+"\n"), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, "msg=reloaded")
+	if g := whoami(); g != id2 {
+		t.Fatalf("after reload: key %q; expected %q", g, id2)
+	}
+}
+
+func waitLog(t testing.TB, p *proc, s string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.out.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUnixSocketListener serves on a unix socket with owner/group permissions.
+func TestUnixSocketListener(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	sock := filepath.Join(t.TempDir(), "esgate.sock")
+	cmd := exec.Command(esgateBin, "serve", "--listen", "unix:"+sock, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	var res *http.Response
+	var err error
+	for i := 0; i < 200; i++ {
+		if res, err = client.Get("http://esgate/"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		t.Errorf("status %d", res.StatusCode)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v %v", fi.Mode(), err)
+	}
+}
+
+// TestStartupErrors: config errors exit 2 with one line naming the key.
+func TestStartupErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--hosts", "https://x", "--api-key", "a:b", "--listen", "0.0.0.0:9200"}, "error: listen: 0.0.0.0:9200 is not a loopback address"},
+		{[]string{"serve", "--hosts", "https://x"}, "error: no credentials: set one of"},
+		{[]string{"serve", "--hosts", "https://x", "--api-key", "a:b", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"frobnicate"}, `error: unknown command "frobnicate"`},
+	} {
+		out, err := exec.Command(esgateBin, tt.args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), tt.want) {
+			t.Errorf("%v: exit %v, output %q; expected exit 2 and %q", tt.args, err, out, tt.want)
+		}
+	}
+}
+
+// TestCheckCommand: esgate check reports the cluster, the CA fingerprint
+// and the principal, and fails with the cause and fix.
+func TestCheckCommand(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	id, _, enc := es.CreateAPIKey("elastic", "check-key", 0, nil)
+	out, err := exec.Command(esgateBin, "check", "--hosts", es.URL, "--ca-trusted-fingerprint", es.CAFingerprint(), "--api-key", enc).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, want := range []string{"OK", "cluster:        esgate-test", "Elasticsearch 8.15.3", "CA fingerprint: " + es.CAFingerprint(), `API key id "` + id + `" (name "check-key") of user "elastic"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), enc) {
+		t.Error("check printed the API key")
+	}
+	es.InvalidateAPIKey(id)
+	out, err = exec.Command(esgateBin, "check", "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", enc).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v", err)
+	}
+	if !strings.Contains(string(out), "401 Unauthorized: unable to authenticate with provided credentials and anonymous access is not allowed for this request (API key: api key ["+id+"] has been invalidated): check the credentials") {
+		t.Errorf("output:\n%s", out)
+	}
+	other, _ := pki.NewCA("other")
+	otherFile := filepath.Join(t.TempDir(), "other.pem")
+	os.WriteFile(otherFile, other.CertPEM(), 0o644)
+	out, _ = exec.Command(esgateBin, "check", "--hosts", es.URL, "--ssl-certificate-authorities", otherFile, "--user", "elastic", "--password", "changeme").CombinedOutput()
+	if !strings.Contains(string(out), "x509: certificate signed by unknown authority") || !strings.Contains(string(out), "ca_trusted_fingerprint to its SHA-256 fingerprint (the top presented certificate's is "+es.CAFingerprint()+")") {
+		t.Errorf("output:\n%s", out)
+	}
+	out, _ = exec.Command(esgateBin, "check", "--hosts", "https://"+freePort(t), "--user", "elastic", "--password", "changeme").CombinedOutput()
+	if !strings.Contains(string(out), "connection refused: check hosts and that Elasticsearch is running") {
+		t.Errorf("output:\n%s", out)
+	}
+}
