@@ -297,3 +297,13 @@ func (s *Server) ilmPolicy(w http.ResponseWriter, r *http.Request, p *principal,
 		s.writeSimpleError(w, r, 405, fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [GET, DELETE, PUT]", r.URL.RequestURI(), r.Method))
 	}
 }
+
+// FirstID returns the id of the first document indexed into indexName, or "".
+func (s *Server) FirstID(indexName string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ix := s.indices[indexName]; ix != nil && len(ix.order) > 0 {
+		return ix.order[0]
+	}
+	return ""
+}
