@@ -488,7 +488,10 @@ func deadAddr(t testing.TB) string {
 // headers aborts the client's response rather than inventing one.
 func TestTimeouts(t *testing.T) {
 	es, ca := startES(t, esserver.Options{})
-	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "changeme"),
+	// An API key (SHA-256) rather than a password (bcrypt, slow under -race)
+	// keeps the server's own time well under the 200ms timeout.
+	_, _, key := es.CreateAPIKey("elastic", "k", 0, nil)
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.APIKey(key),
 		func(o *proxy.Options) { o.ResponseHeaderTimeout = 200 * time.Millisecond }, es.URL)
 	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 2 * time.Second, Count: 1})
 	res, body := do(t, "POST", front+"/_bulk", "{\"index\":{\"_index\":\"logstash-t\"}}\n{}\n", "Content-Type", "application/json")

@@ -157,17 +157,6 @@ func startES(t testing.TB, opts esserver.Options) (*esserver.Server, string) {
 	return es, ca
 }
 
-func post(t testing.TB, url, ctype, body string) (*http.Response, string) {
-	t.Helper()
-	res, err := http.Post(url, ctype, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
-}
-
 // TestSIGTERMDrainsInFlightBulk: a slow bulk in flight when SIGTERM arrives
 // completes with Elasticsearch's answer, new connections are refused, and
 // esgate exits 0.

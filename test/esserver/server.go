@@ -267,7 +267,7 @@ func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, hasBody, b
 	}
 	for _, v := range []string{av, cv} {
 		if v != "" && v != "7" && v != "8" {
-			s.writeError(w, r, 400, "media_type_header_exception", fmt.Sprintf("Invalid media-type value on headers [Accept, Content-Type]"),
+			s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
 				kv{"caused_by", causeObj("status_exception", fmt.Sprintf("Accept version must be either version 8 or 7, but found %s. Accept=%s", v, accept))})
 			return "", false
 		}

@@ -1,0 +1,19 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a static esgate on a distroless base that has CA roots
+# (for Elastic Cloud) and runs as a non-root user.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/esgate ./cmd/esgate
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/esgate /usr/local/bin/esgate
+USER nonroot:nonroot
+# In a pod, Logstash reaches esgate on localhost: keep the default loopback
+# listen address. Mount credentials and the CA as files (Secrets).
+EXPOSE 9200
+ENTRYPOINT ["/usr/local/bin/esgate"]
+CMD ["serve", "--config", "/etc/esgate/esgate.yml"]
