@@ -141,6 +141,9 @@ func (s *Server) execItem(p *principal, it bulkItem, compat string, fault *Fault
 		}
 	}
 	s.mu.Lock()
+	if target, ok := s.aliases[it.index]; ok {
+		it.index = target // writes through an alias go to its write index
+	}
 	ix := s.indices[it.index]
 	s.mu.Unlock()
 	if ix == nil && it.op != "delete" {

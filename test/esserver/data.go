@@ -64,6 +64,9 @@ func (s *Server) resolve(target string) ([]*index, string) {
 		}
 		ix := s.indices[t]
 		if ix == nil {
+			ix = s.indices[s.aliases[t]]
+		}
+		if ix == nil {
 			return nil, t
 		}
 		out = append(out, ix)
@@ -214,6 +217,9 @@ func (s *Server) indexExists(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	s.mu.Lock()
 	ix := s.indices[name]
+	if ix == nil {
+		ix = s.indices[s.aliases[name]]
+	}
 	s.mu.Unlock()
 	if ix == nil {
 		typ, reason, extra := indexNotFound(name)
@@ -306,4 +312,64 @@ func (s *Server) FirstID(indexName string) string {
 		return ix.order[0]
 	}
 	return ""
+}
+
+// resolveDateMath expands <name-{now/d}-000001> index names (the form
+// Logstash's ILM bootstrap sends, CGI-escaped in the path).
+func (s *Server) resolveDateMath(name string) string {
+	if !strings.HasPrefix(name, "<") || !strings.HasSuffix(name, ">") {
+		return name
+	}
+	inner := name[1 : len(name)-1]
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(inner, '{')
+		if i < 0 {
+			b.WriteString(inner)
+			return b.String()
+		}
+		b.WriteString(inner[:i])
+		j := strings.IndexByte(inner[i:], '}')
+		if j < 0 {
+			b.WriteString(inner[i:])
+			return b.String()
+		}
+		// {now/d} and {now/d{yyyy.MM.dd}} both render the UTC day.
+		b.WriteString(s.now().UTC().Format("2006.01.02"))
+		inner = strings.TrimPrefix(inner[i+j+1:], "}")
+	}
+}
+
+// createIndex implements PUT /{index} with optional aliases, enough for
+// Logstash's ILM rollover bootstrap.
+func (s *Server) createIndex(w http.ResponseWriter, r *http.Request, p *principal, raw string) {
+	name := s.resolveDateMath(raw)
+	if !s.indexAllowed(p, "create_index", name) {
+		s.write403(w, r, s.denial(p, indexActionName["create_index"], []string{name}, "index", indexGrant["create_index"]))
+		return
+	}
+	var body struct {
+		Aliases map[string]json.RawMessage `json:"aliases"`
+	}
+	if hasBody(r) {
+		if _, ok := s.checkHeaders(w, r, true, false); !ok {
+			return
+		}
+		if !s.decodeJSON(w, r, &body) {
+			return
+		}
+	}
+	s.mu.Lock()
+	if ix := s.indices[name]; ix != nil {
+		s.mu.Unlock()
+		s.writeError(w, r, 400, "resource_already_exists_exception", "index ["+name+"/"+ix.uuid+"] already exists",
+			kv{"index_uuid", ix.uuid}, kv{"index", name})
+		return
+	}
+	s.indices[name] = &index{name: name, uuid: randomID(22), docs: map[string]*doc{}}
+	for a := range body.Aliases {
+		s.aliases[a] = name
+	}
+	s.mu.Unlock()
+	s.writeJSON(w, r, 200, obj{{"acknowledged", true}, {"shards_acknowledged", true}, {"index", name}}, true)
 }

@@ -361,20 +361,22 @@ var (
 		"cluster:admin/xpack/security/user/get":           {"read_security", "manage_security", "all"},
 	}
 	indexGrant = map[string][]string{
-		"create":      {"create_doc", "create", "index", "write", "all"},
-		"index":       {"create", "index", "write", "all"},
-		"update":      {"index", "write", "all"},
-		"delete":      {"delete", "write", "all"},
-		"auto_create": {"auto_configure", "create_index", "manage", "all"},
-		"search":      {"read", "all"},
-		"get_index":   {"view_index_metadata", "manage", "all"},
-		"refresh":     {"maintenance", "manage", "all"},
+		"create":       {"create_doc", "create", "index", "write", "all"},
+		"index":        {"create", "index", "write", "all"},
+		"update":       {"index", "write", "all"},
+		"delete":       {"delete", "write", "all"},
+		"auto_create":  {"auto_configure", "create_index", "manage", "all"},
+		"search":       {"read", "all"},
+		"get_index":    {"view_index_metadata", "manage", "all"},
+		"refresh":      {"maintenance", "manage", "all"},
+		"create_index": {"create_index", "manage", "all"},
 	}
 	indexActionName = map[string]string{
 		"create": "indices:data/write/bulk[s]", "index": "indices:data/write/bulk[s]",
 		"update": "indices:data/write/bulk[s]", "delete": "indices:data/write/bulk[s]",
 		"auto_create": "indices:admin/auto_create", "search": "indices:data/read/search",
 		"get_index": "indices:admin/get", "refresh": "indices:admin/refresh",
+		"create_index": "indices:admin/create",
 	}
 )
 

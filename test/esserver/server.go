@@ -71,6 +71,7 @@ type Server struct {
 	tokens    map[string]*serviceToken
 	authCache map[[32]byte]string
 	indices   map[string]*index
+	aliases   map[string]string // alias -> write index
 	templates map[string]json.RawMessage
 	policies  map[string]json.RawMessage
 	faults    []*Fault
@@ -104,7 +105,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{opts: opts, CA: opts.CA,
 		users: map[string]*user{}, roles: map[string]Role{}, pkiRoles: map[string][]string{},
 		apiKeys: map[string]*apiKey{}, tokens: map[string]*serviceToken{}, authCache: map[[32]byte]string{},
-		indices: map[string]*index{}, templates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
+		indices: map[string]*index{}, aliases: map[string]string{}, templates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
 		clusterU: randomID(22),
 	}
 	if s.CA == nil {
@@ -436,6 +437,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.security(w, r, p, seg[1:])
 	case len(seg) == 1 && !strings.HasPrefix(seg[0], "_") && is("HEAD", "GET"):
 		s.indexExists(w, r, p, seg[0])
+	case len(seg) == 1 && !strings.HasPrefix(seg[0], "_") && is("PUT"):
+		s.createIndex(w, r, p, seg[0])
 	default:
 		s.writeSimpleError(w, r, 400, fmt.Sprintf("no handler found for uri [%s] and method [%s]", r.URL.RequestURI(), m))
 	}

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/esgate/esgate/test/esserver"
+)
+
+// TestLogstashStartupAndBulk replays what logstash-output-elasticsearch
+// sends at startup and for a batch (facts A3, A4, A8), through esgate, with
+// no credentials on the Logstash side, and checks every answer the way
+// Logstash does. Logstash itself cannot be installed here.
+func TestLogstashStartupAndBulk(t *testing.T) {
+	es, ca := startES(t, esserver.Options{})
+	// The guide's logstash_writer role (with ILM); the bare rollover alias
+	// name is listed too, so that the replay does not depend on how ES
+	// authorizes a not-yet-existing alias.
+	es.PutRole("logstash_writer", esserver.Role{
+		Cluster: []string{"manage_index_templates", "monitor", "manage_ilm"},
+		Indices: []esserver.IndexPrivileges{{Names: []string{"logstash-*", "logstash"}, Privileges: []string{"write", "create", "create_index", "manage", "manage_ilm"}}},
+	})
+	es.AddUser("logstash_internal", "x-pack-test-password", "logstash_writer")
+	pwFile := t.TempDir() + "/pw"
+	writeFile(t, pwFile, "x-pack-test-password\n")
+	p := startEsgate(t, []string{"x-pack-test-password"}, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--user", "logstash_internal", "--password-file", pwFile)
+
+	var mu sync.Mutex
+	var seen []string
+	es.OnRequest(func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Method+" "+r.URL.RequestURI()+" auth="+strings.Fields(r.Header.Get("Authorization") + " -")[0])
+	})
+	logstash := func(method, path, body string, gz bool, hdr ...string) (*http.Response, []byte) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			if gz {
+				var b bytes.Buffer
+				zw, _ := gzip.NewWriterLevel(&b, 1)
+				zw.Write([]byte(body))
+				zw.Close()
+				rd = &b
+			} else {
+				rd = strings.NewReader(body)
+			}
+		}
+		req, _ := http.NewRequest(method, p.URL+path, rd)
+		req.Header.Set("User-Agent", "Logstash/8.15.3 (OS=Linux-6.1-amd64; JVM=Eclipse Adoptium-21.0.4) logstash-output-elasticsearch/11.22.10")
+		req.Header.Set("x-elastic-product-origin", "logstash-output-elasticsearch")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if gz {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res, b
+	}
+	expect := func(step string, res *http.Response, body []byte, status int) {
+		t.Helper()
+		if res.StatusCode != status {
+			t.Fatalf("%s: status %d; expected %d: %s", step, res.StatusCode, status, body)
+		}
+	}
+
+	res, body := logstash("HEAD", "/", "", false)
+	expect("HEAD / (healthcheck)", res, body, 200)
+	res, body = logstash("GET", "/", "", false)
+	expect("GET / (version check)", res, body, 200)
+	var root struct {
+		ClusterUUID string `json:"cluster_uuid"`
+		Version     struct{ Number string }
+	}
+	json.Unmarshal(body, &root)
+	major, _ := strconv.Atoi(strings.SplitN(root.Version.Number, ".", 2)[0])
+	if major < 8 || res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		t.Fatalf("Could not connect to a compatible version of Elasticsearch: %s %v", root.Version.Number, res.Header)
+	}
+	res, body = logstash("GET", "/_license", "", false)
+	expect("GET /_license", res, body, 200)
+	if !strings.Contains(string(body), `"status":"active"`) {
+		t.Fatalf("license: %s", body)
+	}
+	res, body = logstash("GET", "/", "", false)
+	expect("GET / (cluster_uuid)", res, body, 200)
+	res, body = logstash("HEAD", "/_index_template/logstash", "", false)
+	expect("HEAD template", res, body, 404)
+	res, body = logstash("PUT", "/_index_template/logstash", `{"index_patterns":"logstash-*","version":80001,"priority":200,"template":{"settings":{"index.refresh_interval":"5s","number_of_shards":1}}}`, false)
+	expect("PUT template", res, body, 200)
+	res, body = logstash("HEAD", "/logstash", "", false)
+	expect("HEAD rollover alias", res, body, 404)
+	res, body = logstash("PUT", "/%3Clogstash-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"logstash":{"is_write_index":true}}}`, false)
+	expect("PUT rollover index", res, body, 200)
+	res, body = logstash("GET", "/_ilm/policy/logstash-policy", "", false)
+	expect("GET ILM policy", res, body, 404)
+	if !strings.Contains(string(body), `"type":"resource_not_found_exception","reason":"Lifecycle policy not found: [logstash-policy]"`) {
+		t.Fatalf("ILM 404 body: %s", body)
+	}
+	res, body = logstash("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false)
+	expect("PUT ILM policy", res, body, 200)
+
+	// One pipeline batch: 125 events, gzip level 1, Logstash's filter_path
+	// and event-count headers.
+	var batch strings.Builder
+	for i := 0; i < 125; i++ {
+		fmt.Fprintf(&batch, "{\"index\":{\"_id\":null,\"_index\":\"logstash\",\"routing\":null}}\n{\"@timestamp\":\"2026-11-27T12:00:%02d.000Z\",\"@version\":\"1\",\"message\":\"event %d\",\"host\":{\"name\":\"ls-1\"}}\n", i%60, i)
+	}
+	res, body = logstash("POST", "/_bulk?filter_path=errors,items.*.error,items.*.status", batch.String(), true,
+		"X-Elastic-Event-Count", "125", "X-Elastic-Uncompressed-Request-Length", strconv.Itoa(batch.Len()))
+	expect("bulk", res, body, 200)
+	var br struct {
+		Errors bool
+		Items  []map[string]struct{ Status int }
+	}
+	json.Unmarshal(body, &br)
+	if br.Errors || len(br.Items) != 125 || br.Items[0]["index"].Status != 201 {
+		t.Fatalf("bulk response: %s", body)
+	}
+	if n := es.Count("logstash"); n != 125 {
+		t.Errorf("%d documents behind the alias", n)
+	}
+	// Every request reached Elasticsearch with esgate's Basic credential.
+	mu.Lock()
+	defer mu.Unlock()
+	wantAuth := "auth=Basic"
+	for _, s := range seen {
+		if !strings.HasSuffix(s, wantAuth) {
+			t.Errorf("upstream request without credential: %s", s)
+		}
+	}
+	if len(seen) != 11 {
+		t.Errorf("%d upstream requests; expected 11: %q", len(seen), seen)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
