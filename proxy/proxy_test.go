@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -538,5 +539,52 @@ func TestMaxBodySize(t *testing.T) {
 	r2.Body.Close()
 	if r2.StatusCode != 413 {
 		t.Errorf("chunked: status %d body %s", r2.StatusCode, b2)
+	}
+}
+
+// TestPathPrefixAndHeaders: a host with a path prefix gets it prepended;
+// unknown response headers and the status pass through; hop-by-hop and
+// forwarding headers from the client do not reach Elasticsearch.
+func TestPathPrefixAndHeaders(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	os.WriteFile(ca, sharedCA.CertPEM(), 0o644)
+	leaf, _ := sharedCA.Issue("es", "ec")
+	var got atomic.Pointer[http.Request]
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r)
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("X-Custom-Reply", "kept")
+		w.Header().Add("Warning", `299 Elasticsearch-8.15.3 "deprecated"`)
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
+	up.StartTLS()
+	defer up.Close()
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.CustomHeaders = map[string]string{"X-Opaque-Id": "esgate-test"} }, up.URL+"/es")
+	res, body := do(t, "PUT", front+"/logstash-1/_doc/1?refresh=true&pipeline=a%2Fb", `{"a":1}`,
+		"Content-Type", "application/json", "X-Forwarded-For", "10.0.0.1", "Connection", "X-Drop", "X-Drop", "1",
+		"Proxy-Authorization", "Basic eDp5", "Expect", "100-continue", "Te", "trailers")
+	if res.StatusCode != 201 || body != `{"ok":true}` || res.Header.Get("X-Custom-Reply") != "kept" || res.Header.Get("Warning") == "" {
+		t.Fatalf("response %d %q %v", res.StatusCode, body, res.Header)
+	}
+	r := got.Load()
+	if g, e := r.URL.RequestURI(), "/es/logstash-1/_doc/1?refresh=true&pipeline=a%2Fb"; g != e {
+		t.Errorf("upstream URI %q; expected %q", g, e)
+	}
+	for _, h := range []string{"X-Forwarded-For", "X-Drop", "Proxy-Authorization", "Expect"} {
+		if v := r.Header.Get(h); v != "" {
+			t.Errorf("%s reached upstream: %q", h, v)
+		}
+	}
+	if g := r.Header.Get("Authorization"); g != "ApiKey aWQ6a2V5" {
+		t.Errorf("Authorization %q", g)
+	}
+	if g := r.Header.Get("X-Opaque-Id"); g != "esgate-test" {
+		t.Errorf("custom header %q", g)
+	}
+	if g := r.Header.Get("Content-Type"); g != "application/json" {
+		t.Errorf("Content-Type %q", g)
 	}
 }

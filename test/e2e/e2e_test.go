@@ -470,3 +470,19 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestVerificationNoneWarnsLoudly: ssl_verification_mode none works and
+// says at start what it gives away.
+func TestVerificationNoneWarnsLoudly(t *testing.T) {
+	es, _ := startES(t, esserver.Options{})
+	p := startEsgate(t, []string{"changeme"}, "--hosts", es.URL, "--ssl-verification-mode", "none", "--user", "elastic", "--password", "changeme")
+	waitLog(t, p, "TLS VERIFICATION IS OFF")
+	res, err := http.Get(p.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("status %d", res.StatusCode)
+	}
+}
