@@ -216,21 +216,19 @@ func (r *Route) buildCredential() error {
 		if r.User == "" {
 			return errors.New("user: required with password")
 		}
-		if r.Password != "" && r.PasswordFile != "" {
-			return errors.New("password and password_file are mutually exclusive")
-		}
 		if r.Password == "" && r.PasswordFile == "" {
 			return errors.New("password: required with user (or password_file)")
 		}
-		user, pw, file := r.User, r.Password, r.PasswordFile
+		user := r.User
+		read, err := secret("password", r.Password, r.PasswordFile)
+		if err != nil {
+			return err
+		}
 		r.authKind = "basic"
 		r.cred = func() (auth.Credential, error) {
-			p := pw
-			if file != "" {
-				var err error
-				if p, err = auth.ReadSecretFile(file); err != nil {
-					return nil, fmt.Errorf("password_file: %w", err)
-				}
+			p, _, err := read()
+			if err != nil {
+				return nil, err
 			}
 			return auth.Basic(user, p), nil
 		}
@@ -242,42 +240,37 @@ func (r *Route) buildCredential() error {
 		r.authKind = "basic"
 		r.cred = func() (auth.Credential, error) { return auth.Basic(u, p), nil }
 	case r.APIKey != "" || r.APIKeyFile != "":
-		if r.APIKey != "" && r.APIKeyFile != "" {
-			return errors.New("api_key and api_key_file are mutually exclusive")
+		read, err := secret("api_key", r.APIKey, r.APIKeyFile)
+		if err != nil {
+			return err
 		}
-		key, file := r.APIKey, r.APIKeyFile
 		r.authKind = "api_key"
 		r.cred = func() (auth.Credential, error) {
-			k, name := key, "api_key"
-			if file != "" {
-				var err error
-				name = "api_key_file"
-				if k, err = auth.ReadSecretFile(file); err != nil {
-					return nil, fmt.Errorf("api_key_file: %w", err)
-				}
+			k, key, err := read()
+			if err != nil {
+				return nil, err
 			}
 			enc, err := auth.ParseAPIKey(k)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", key, err)
 			}
 			return auth.APIKey(enc), nil
 		}
 	case r.BearerToken != "" || r.BearerTokenFile != "":
-		if r.BearerToken != "" && r.BearerTokenFile != "" {
-			return errors.New("bearer_token and bearer_token_file are mutually exclusive")
+		read, err := secret("bearer_token", r.BearerToken, r.BearerTokenFile)
+		if err != nil {
+			return err
 		}
-		tok, file := r.BearerToken, r.BearerTokenFile
 		r.authKind = "bearer"
 		r.cred = func() (auth.Credential, error) {
-			t := tok
-			if file != "" {
-				var err error
-				if t, err = auth.ReadSecretFile(file); err != nil {
-					return nil, fmt.Errorf("bearer_token_file: %w", err)
-				}
+			t, key, err := read()
+			if err != nil {
+				return nil, err
 			}
-			if strings.ContainsAny(t, " \t\r\n") {
-				return nil, errors.New("bearer_token: must not contain white space")
+			for _, c := range t {
+				if c <= ' ' || c == 0x7f {
+					return nil, fmt.Errorf("%s: must not contain white space or control characters", key)
+				}
 			}
 			return auth.Bearer(t), nil
 		}
@@ -289,6 +282,25 @@ func (r *Route) buildCredential() error {
 		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
 	}
 	return nil
+}
+
+// secret returns a reader for a secret given inline (key) or in a file
+// (key_file, re-read on every call so that reloads see a new value). The
+// reader also returns the key to name in errors.
+func secret(key, inline, file string) (func() (string, string, error), error) {
+	if inline != "" && file != "" {
+		return nil, fmt.Errorf("%s and %s_file are mutually exclusive", key, key)
+	}
+	if file == "" {
+		return func() (string, string, error) { return inline, key, nil }, nil
+	}
+	return func() (string, string, error) {
+		v, err := auth.ReadSecretFile(file)
+		if err != nil {
+			return "", key + "_file", fmt.Errorf("%s_file: %w", key, err)
+		}
+		return v, key + "_file", nil
+	}, nil
 }
 
 // ParseHost parses one hosts entry: an https URL, or host[:port] meaning

@@ -27,21 +27,6 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startES starts a test server and returns it with its CA file.
-func startES(t testing.TB, opts esserver.Options) (*esserver.Server, string) {
-	t.Helper()
-	es, err := esserver.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(es.Close)
-	ca := filepath.Join(t.TempDir(), "ca.crt")
-	if err := es.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
-	return es, ca
-}
-
 // sandwich runs client -> esgate (httptest) -> upstreams and returns esgate's URL.
 func sandwich(t testing.TB, tlsOpts certs.Options, cred auth.Credential, mod func(*proxy.Options), upstreams ...string) (string, *proxy.Proxy) {
 	t.Helper()
@@ -116,7 +101,7 @@ func parseErr(t testing.TB, body string) esErr {
 // credential kind and checks who Elasticsearch saw, with a client-sent
 // Authorization that must be replaced.
 func TestAuthModes(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	es.AddUser("logstash_internal", "s3cret-pw", "superuser")
 	id, secret, encoded := es.CreateAPIKey("logstash_internal", "publish", 0, nil)
 	token := es.CreateServiceToken("elastic/fleet-server", "tok1", esserver.Role{Cluster: []string{"monitor"}})
@@ -178,7 +163,7 @@ func TestAuthModes(t *testing.T) {
 
 // TestClientAuthorizationIsReplaced checks the header ES receives.
 func TestClientAuthorizationIsReplaced(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	var got atomic.Value
 	es.OnRequest(func(r *http.Request) { got.Store(r.Header.Values("Authorization")) })
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "changeme"), nil, es.URL)
@@ -195,7 +180,7 @@ func TestClientAuthorizationIsReplaced(t *testing.T) {
 // TestTrustModes covers CA files and bundles, fingerprint-only trust,
 // certificate mode against a wrong host name, and refusals.
 func TestTrustModes(t *testing.T) {
-	es, ca := startES(t, esserver.Options{Names: []string{"es.internal", "127.0.0.1"}})
+	es, ca := esserver.StartT(t, esserver.Options{Names: []string{"es.internal", "127.0.0.1"}})
 	other, err := pki.NewCA("Some Other CA")
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +242,8 @@ func TestTrustModes(t *testing.T) {
 // TestImpostorGetsNoRequest: a server with a certificate from another CA is
 // refused in the handshake and never sees a request or a credential.
 func TestImpostorGetsNoRequest(t *testing.T) {
-	_, ca := startES(t, esserver.Options{})
-	impostor, _ := startES(t, esserver.Options{}) // its own, different CA
+	_, ca := esserver.StartT(t, esserver.Options{})
+	impostor, _ := esserver.StartT(t, esserver.Options{}) // its own, different CA
 	var seen atomic.Int64
 	impostor.OnRequest(func(*http.Request) { seen.Add(1) })
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "changeme"), nil, impostor.URL)
@@ -277,7 +262,7 @@ func TestImpostorGetsNoRequest(t *testing.T) {
 // TestTransparency: path and query byte-exact, gzip bodies untouched,
 // headers and statuses through, HEAD and chunked bodies.
 func TestTransparency(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	var last atomic.Pointer[http.Request]
 	es.OnRequest(func(r *http.Request) { last.Store(r) })
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "changeme"), nil, es.URL)
@@ -359,7 +344,7 @@ func TestTransparency(t *testing.T) {
 func Test401PassesThrough(t *testing.T) {
 	for _, ver := range []string{"8.13.4", "8.15.3"} {
 		t.Run(ver, func(t *testing.T) {
-			es, ca := startES(t, esserver.Options{Version: ver})
+			es, ca := esserver.StartT(t, esserver.Options{Version: ver})
 			front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "wrong"), nil, es.URL)
 			res, body := do(t, "GET", front+"/", "")
 			if res.StatusCode != 401 {
@@ -390,7 +375,7 @@ func Test401PassesThrough(t *testing.T) {
 
 // TestFailover: dead first, dead last, all dead.
 func TestFailover(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	dead := deadAddr(t)
 	tests := []struct {
 		name   string
@@ -488,7 +473,7 @@ func deadAddr(t testing.TB) string {
 // TestTimeouts: response-header timeout is 504; a mid-response close after
 // headers aborts the client's response rather than inventing one.
 func TestTimeouts(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	// An API key (SHA-256) rather than a password (bcrypt, slow under -race)
 	// keeps the server's own time well under the 200ms timeout.
 	_, _, key := es.CreateAPIKey("elastic", "k", 0, nil)
@@ -515,7 +500,7 @@ func TestTimeouts(t *testing.T) {
 
 // TestMaxBodySize: 413 in ES's shape, before contacting Elasticsearch.
 func TestMaxBodySize(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("elastic", "changeme"),
 		func(o *proxy.Options) { o.MaxBodySize = 1024 }, es.URL)
 	before := es.Stats().Requests

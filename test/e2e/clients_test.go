@@ -42,7 +42,7 @@ func writerKey(es *esserver.Server, pattern string) string {
 // TestGoElasticsearchClient: the official Go client's product check passes
 // through esgate, and its bulk indexer delivers every document, gzipped.
 func TestGoElasticsearchClient(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	key := writerKey(es, "logstash-go*")
 	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
 	for _, compress := range []bool{false, true} {
@@ -87,7 +87,7 @@ func TestGoElasticsearchClient(t *testing.T) {
 // (7.17) through esgate: its GET / product check and helpers.bulk.
 func TestPythonElasticsearchClient(t *testing.T) {
 	need(t, "/usr/lib/python3/dist-packages/elasticsearch/__init__.py")
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	key := writerKey(es, "logstash-py*")
 	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
 	script := `
@@ -118,7 +118,7 @@ print("indexed", ok, "errors", len(errors))
 func TestRsyslogOmelasticsearch(t *testing.T) {
 	need(t, "/usr/sbin/rsyslogd")
 	need(t, "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so")
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	key := writerKey(es, "rsyslog-*")
 	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
 	dir := t.TempDir()

@@ -143,25 +143,11 @@ func (p *proc) wait(t testing.TB, d time.Duration) (int, error) {
 	}
 }
 
-func startES(t testing.TB, opts esserver.Options) (*esserver.Server, string) {
-	t.Helper()
-	es, err := esserver.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(es.Close)
-	ca := filepath.Join(t.TempDir(), "http_ca.crt")
-	if err := es.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
-	return es, ca
-}
-
 // TestSIGTERMDrainsInFlightBulk: a slow bulk in flight when SIGTERM arrives
 // completes with Elasticsearch's answer, new connections are refused, and
 // esgate exits 0.
 func TestSIGTERMDrainsInFlightBulk(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	p := startEsgate(t, []string{"changeme"}, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
 		"--user", "elastic", "--password", "changeme", "--shutdown-timeout", "10s")
 	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 1500 * time.Millisecond, Count: 1})
@@ -209,7 +195,7 @@ func TestSIGTERMDrainsInFlightBulk(t *testing.T) {
 // TestShutdownTimeoutCutsSlowRequests: past shutdown_timeout esgate closes
 // what is left and exits anyway.
 func TestShutdownTimeoutCutsSlowRequests(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	p := startEsgate(t, nil, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
 		"--user", "elastic", "--password", "changeme", "--shutdown-timeout", "300ms")
 	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 5 * time.Second, Count: 1})
@@ -333,7 +319,7 @@ func vmHWM(t testing.TB, pid int) int64 {
 // TestSIGHUPReloadsCredentials: a new API key file is used after SIGHUP; a
 // broken one keeps the old key serving.
 func TestSIGHUPReloadsCredentials(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	id1, _, enc1 := es.CreateAPIKey("elastic", "one", 0, nil)
 	id2, _, enc2 := es.CreateAPIKey("elastic", "two", 0, nil)
 	keyFile := filepath.Join(t.TempDir(), "api_key")
@@ -381,7 +367,7 @@ func waitLog(t testing.TB, p *proc, s string) {
 
 // TestUnixSocketListener serves on a unix socket with owner/group permissions.
 func TestUnixSocketListener(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	sock := filepath.Join(t.TempDir(), "esgate.sock")
 	cmd := exec.Command(esgateBin, "serve", "--listen", "unix:"+sock, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme")
 	out := &syncBuffer{}
@@ -436,7 +422,7 @@ func TestStartupErrors(t *testing.T) {
 // TestCheckCommand: esgate check reports the cluster, the CA fingerprint
 // and the principal, and fails with the cause and fix.
 func TestCheckCommand(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	id, _, enc := es.CreateAPIKey("elastic", "check-key", 0, nil)
 	out, err := exec.Command(esgateBin, "check", "--hosts", es.URL, "--ca-trusted-fingerprint", es.CAFingerprint(), "--api-key", enc).CombinedOutput()
 	if err != nil {
@@ -474,7 +460,7 @@ func TestCheckCommand(t *testing.T) {
 // TestVerificationNoneWarnsLoudly: ssl_verification_mode none works and
 // says at start what it gives away.
 func TestVerificationNoneWarnsLoudly(t *testing.T) {
-	es, _ := startES(t, esserver.Options{})
+	es, _ := esserver.StartT(t, esserver.Options{})
 	p := startEsgate(t, []string{"changeme"}, "--hosts", es.URL, "--ssl-verification-mode", "none", "--user", "elastic", "--password", "changeme")
 	waitLog(t, p, "TLS VERIFICATION IS OFF")
 	res, err := http.Get(p.URL + "/")

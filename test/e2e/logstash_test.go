@@ -21,7 +21,7 @@ import (
 // no credentials on the Logstash side, and checks every answer the way
 // Logstash does. Logstash itself cannot be installed here.
 func TestLogstashStartupAndBulk(t *testing.T) {
-	es, ca := startES(t, esserver.Options{})
+	es, ca := esserver.StartT(t, esserver.Options{})
 	// The guide's logstash_writer role (with ILM); the bare rollover alias
 	// name is listed too, so that the replay does not depend on how ES
 	// authorizes a not-yet-existing alias.
