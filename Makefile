@@ -40,6 +40,7 @@ fuzz:
 BENCH_DIR ?= ../shared/bench
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/
+	printf 'bench-id:bench-api-key' > $(BIN)/bench.key   # the sink's default AUTH
 	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key --log-level warn" \
 		TARGETS="$${TARGETS:-direct nginx haproxy esgate}" ./compare.sh
 
