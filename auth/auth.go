@@ -47,6 +47,12 @@ func Bearer(token string) Credential {
 	return &header{kind: "bearer", value: []string{"Bearer " + token}}
 }
 
+// Raw returns a credential that sets Authorization to value as given
+// ("ApiKey …", "Basic …"); kind is what Kind reports.
+func Raw(kind, value string) Credential {
+	return &header{kind: kind, value: []string{value}}
+}
+
 // None is used with PKI, where the credential is the client certificate:
 // it removes any client-sent Authorization and adds nothing.
 type None struct{ kind string }
@@ -168,4 +174,21 @@ func (s *Source) Reload() error {
 	}
 	s.cur.Store(&c)
 	return nil
+}
+
+// Transport returns a RoundTripper that sets cred on every request (on a
+// clone; the caller's request is not modified) before calling base.
+func Transport(base http.RoundTripper, cred Credential) http.RoundTripper {
+	return &transport{base: base, cred: cred}
+}
+
+type transport struct {
+	base http.RoundTripper
+	cred Credential
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	t.cred.Apply(r2.Header)
+	return t.base.RoundTrip(r2)
 }

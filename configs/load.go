@@ -204,6 +204,9 @@ func decodeFile(data []byte, cfg *Config, lookup func(string) (string, bool)) ([
 	rest := &yaml.Node{Kind: yaml.MappingNode}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, val := root.Content[i], root.Content[i+1]
+		if k.Value == "bootstrap" {
+			continue // esgate bootstrap's record in a secrets file; serve ignores it
+		}
 		if k.Value == "routes" {
 			if val.Kind != yaml.SequenceNode {
 				return nil, fmt.Errorf("line %d: routes: want a list of routes", val.Line)

@@ -28,6 +28,7 @@ const usage = `esgate: an authenticating TLS sidecar proxy for Elasticsearch cli
 Usage:
   esgate serve [--config FILE] [flags]   run the proxy
   esgate check [--config FILE] [flags]   connect to each route's hosts: cluster, CA fingerprint, who the credentials are
+  esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
   esgate version                         print the version
 
 Every config key is also a flag with dashes: api_key is --api-key.
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return withConfig("serve", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
 			return serve(ctx, cfg, log, nil)
 		})
+	case "bootstrap":
+		return bootstrapCmd(ctx, args[1:], stdout, stderr)
 	case "check":
 		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
 			return check(ctx, cfg, stdout)
@@ -63,9 +66,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // withConfig parses flags and the config file, validates, sets up logging
 // and calls f. Errors are printed once, here.
 func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Config, *slog.Logger) error) int {
+	return withConfigFlags(name, args, stderr, nil, exitUsage, f)
+}
+
+// exitCodeError lets f choose the exit code.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string { return e.err.Error() }
+
+// withConfigFlags is withConfig with extra flags and the exit code used
+// for configuration errors.
+func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), configExit int, f func(*configs.Config, *slog.Logger) error) int {
 	fs := flag.NewFlagSet("esgate "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fl := configs.RegisterFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -82,10 +102,17 @@ func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Co
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %s\n", err)
-		return exitUsage
+		return configExit
 	}
 	log := newLogger(cfg, stderr)
 	if err := f(cfg, log); err != nil {
+		var ce *exitCodeError
+		if errors.As(err, &ce) {
+			if ce.err != nil {
+				fmt.Fprintf(stderr, "error: %s\n", ce.err)
+			}
+			return ce.code
+		}
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return exitFailed
 	}

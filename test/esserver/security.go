@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -22,6 +23,22 @@ type Role struct {
 	Indices  []IndexPrivileges `json:"indices"`
 	RunAs    []string          `json:"run_as,omitempty"`
 	Metadata map[string]any    `json:"metadata,omitempty"`
+}
+
+// UnmarshalJSON accepts "index" as well as "indices", as ES does (the
+// Logstash guide's API key examples use "index").
+func (r *Role) UnmarshalJSON(b []byte) error {
+	type plain Role
+	var v struct {
+		plain
+		Index []IndexPrivileges `json:"index"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Role(v.plain)
+	r.Indices = append(r.Indices, v.Index...)
+	return nil
 }
 
 // IndexPrivileges grants privileges on index name patterns.
@@ -89,6 +106,18 @@ func (s *Server) AddUser(name, password string, roles ...string) {
 	defer s.mu.Unlock()
 	s.users[name] = &user{name: name, hash: h, roles: roles, enabled: true}
 	s.purgeAuthCache(name)
+}
+
+// setPassword hashes and sets a user's password and drops cached logins.
+func (s *Server) setPassword(u *user, password string) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.hash = h
+	s.purgeAuthCache(u.name)
 }
 
 // SetUserEnabled enables or disables a user.

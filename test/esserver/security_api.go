@@ -10,6 +10,9 @@ import (
 
 // security serves the /_security APIs the server implements so far.
 func (s *Server) security(w http.ResponseWriter, r *http.Request, p *principal, seg []string) {
+	if s.moreSecurity(w, r, p, seg) {
+		return
+	}
 	switch {
 	case len(seg) == 1 && seg[0] == "_authenticate" && (r.Method == "GET" || r.Method == "HEAD"):
 		s.authenticateResponse(w, r, p)
@@ -79,11 +82,22 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, p *principal, 
 			s.writeError(w, r, 400, "action_request_validation_exception", "Validation Failed: 1: passwords must be at least [6] characters long;")
 			return
 		}
-		if body.Password != "" {
-			s.AddUser(seg[1], body.Password, body.Roles...)
-		}
 		s.mu.Lock()
 		u := s.users[seg[1]]
+		if u != nil && u.reserved {
+			s.mu.Unlock()
+			s.writeError(w, r, 400, "illegal_argument_exception", "user ["+seg[1]+"] is reserved and only the password can be changed")
+			return
+		}
+		if u == nil {
+			u = &user{name: seg[1], enabled: true}
+			s.users[seg[1]] = u
+		}
+		s.mu.Unlock()
+		if body.Password != "" {
+			s.setPassword(u, body.Password)
+		}
+		s.mu.Lock()
 		u.roles, u.fullName = body.Roles, body.FullName
 		if body.Enabled != nil {
 			u.enabled = *body.Enabled

@@ -1,0 +1,272 @@
+package bootstrap
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Options say what to provision. Zero values take the documented defaults.
+type Options struct {
+	// IndexPattern is the index pattern Logstash writes (default "logstash-*").
+	IndexPattern string
+	// ILM adds manage_ilm (cluster) and manage, manage_ilm (indices) to the
+	// writer role, as the guide does when ILM is on (default true via the
+	// command's --ilm flag).
+	ILM bool
+	// DataStreams adds auto_configure and the data stream patterns logs-*-*
+	// and ecs-logstash-* to the writer role.
+	DataStreams bool
+	// WriterRole and ReaderRole name the roles (default logstash_writer,
+	// logstash_reader).
+	WriterRole, ReaderRole string
+	// Only limits what is provisioned: "roles", "users", "keys" or
+	// "keys:<purpose>" (publish, read, monitoring, management). Empty: all.
+	Only []string
+	// Hostname names the API keys: esgate-<purpose>-<hostname>.
+	Hostname string
+	// Expiration of new API keys, in ES time units ("30d"); empty: never.
+	Expiration string
+	// Rotate replaces existing API keys: mint, record, then invalidate the old.
+	Rotate bool
+	// ResetPasswords sets new passwords on users that already exist.
+	ResetPasswords bool
+	// DryRun only reads: it reports the plan and writes nothing.
+	DryRun bool
+}
+
+func (o *Options) defaults() {
+	if o.IndexPattern == "" {
+		o.IndexPattern = "logstash-*"
+	}
+	if o.WriterRole == "" {
+		o.WriterRole = "logstash_writer"
+	}
+	if o.ReaderRole == "" {
+		o.ReaderRole = "logstash_reader"
+	}
+	if o.Hostname == "" {
+		o.Hostname = "localhost"
+	}
+}
+
+// Purposes of the API keys, in the order they are created.
+var Purposes = []string{"publish", "read", "monitoring", "management"}
+
+// wants reports whether a piece is selected by Only.
+func (o *Options) wants(piece string) bool {
+	if len(o.Only) == 0 {
+		return true
+	}
+	kind, _, _ := strings.Cut(piece, ":")
+	for _, w := range o.Only {
+		if w == piece || w == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateOnly checks the --only values.
+func ValidateOnly(only []string) error {
+	for _, w := range only {
+		switch w {
+		case "roles", "users", "keys", "keys:publish", "keys:read", "keys:monitoring", "keys:management":
+		default:
+			return fmt.Errorf("unknown piece %q: want roles, users, keys or keys:<publish|read|monitoring|management>", w)
+		}
+	}
+	return nil
+}
+
+// IndexPriv is one index privileges entry of a role descriptor.
+type IndexPriv struct {
+	Names      []string `json:"names"`
+	Privileges []string `json:"privileges"`
+}
+
+// RoleSpec is a role descriptor in the guide's terms.
+type RoleSpec struct {
+	Cluster []string    `json:"cluster"`
+	Indices []IndexPriv `json:"indices"`
+}
+
+// WriterRole is logstash_writer as the guide prescribes: cluster
+// manage_index_templates and monitor, indices write, create, create_index;
+// with ILM also manage_ilm (cluster) and manage, manage_ilm (indices); with
+// data streams auto_configure on the data stream patterns too.
+func (o *Options) WriterRoleSpec() RoleSpec {
+	r := RoleSpec{Cluster: []string{"manage_index_templates", "monitor"}}
+	privs := []string{"write", "create", "create_index"}
+	if o.ILM {
+		r.Cluster = append(r.Cluster, "manage_ilm")
+		privs = append(privs, "manage", "manage_ilm")
+	}
+	names := []string{o.IndexPattern}
+	if o.DataStreams {
+		privs = append(privs, "auto_configure")
+		for _, p := range []string{"logs-*-*", "ecs-logstash-*"} {
+			if !slices.Contains(names, p) {
+				names = append(names, p)
+			}
+		}
+	}
+	r.Indices = []IndexPriv{{Names: names, Privileges: privs}}
+	return r
+}
+
+// ReaderRoleSpec is logstash_reader: cluster manage_logstash_pipelines;
+// indices read, view_index_metadata.
+func (o *Options) ReaderRoleSpec() RoleSpec {
+	return RoleSpec{Cluster: []string{"manage_logstash_pipelines"},
+		Indices: []IndexPriv{{Names: []string{o.IndexPattern}, Privileges: []string{"read", "view_index_metadata"}}}}
+}
+
+// KeySpec returns the role descriptor of an API key purpose, from the
+// guide's "Grant access using API keys" section. The publish key also gets
+// auto_configure: without it the first event for a new index or data
+// stream fails with a 403 on indices:admin/auto_create.
+func (o *Options) KeySpec(purpose string) RoleSpec {
+	switch purpose {
+	case "publish":
+		names := []string{o.IndexPattern}
+		if o.DataStreams {
+			names = append(names, "logs-*-*", "ecs-logstash-*")
+		}
+		return RoleSpec{Cluster: []string{"monitor", "manage_ilm", "read_ilm"},
+			Indices: []IndexPriv{{Names: names, Privileges: []string{"view_index_metadata", "create_doc", "auto_configure"}}}}
+	case "read":
+		return RoleSpec{Indices: []IndexPriv{{Names: []string{o.IndexPattern}, Privileges: []string{"read", "view_index_metadata"}}}}
+	case "monitoring":
+		return RoleSpec{Cluster: []string{"monitor"},
+			Indices: []IndexPriv{{Names: []string{".monitoring-ls-*"}, Privileges: []string{"create_index", "create"}}}}
+	case "management":
+		return RoleSpec{Cluster: []string{"monitor", "manage_logstash_pipelines"}}
+	}
+	panic("unknown purpose " + purpose)
+}
+
+// DescriptorName is the role descriptor name inside each key, as the
+// guide names them (publish: logstash_writer, monitoring:
+// logstash_monitoring).
+func DescriptorName(purpose string) string {
+	return map[string]string{"publish": "logstash_writer", "read": "logstash_reader",
+		"monitoring": "logstash_monitoring", "management": "logstash_management"}[purpose]
+}
+
+// KeyName is the API key name for a purpose on this host.
+func (o *Options) KeyName(purpose string) string {
+	return "esgate-" + purpose + "-" + o.Hostname
+}
+
+// userSpec is a native user the guide creates.
+type userSpec struct {
+	name, fullName string
+	roles          []string
+}
+
+func (o *Options) users() []userSpec {
+	return []userSpec{
+		{"logstash_internal", "Internal Logstash User", []string{o.WriterRole}},
+		{"logstash_user", "Kibana User for Logstash", []string{o.ReaderRole, "logstash_system"}},
+	}
+}
+
+// diffRole describes how current differs from want ("" when equal).
+// Order does not matter; privileges are compared per index names set.
+func diffRole(want, cur RoleSpec) string {
+	var parts []string
+	if add, del := setDiff(want.Cluster, cur.Cluster); len(add)+len(del) > 0 {
+		parts = append(parts, "cluster"+fmtDiff(add, del))
+	}
+	curIdx := map[string][]string{}
+	for _, ip := range cur.Indices {
+		k := strings.Join(sorted(ip.Names), ",")
+		curIdx[k] = append(curIdx[k], ip.Privileges...)
+	}
+	seen := map[string]bool{}
+	for _, ip := range want.Indices {
+		k := strings.Join(sorted(ip.Names), ",")
+		seen[k] = true
+		if add, del := setDiff(ip.Privileges, curIdx[k]); len(add)+len(del) > 0 {
+			parts = append(parts, "indices "+k+fmtDiff(add, del))
+		}
+	}
+	for k, privs := range curIdx {
+		if !seen[k] {
+			parts = append(parts, "indices "+k+fmtDiff(nil, privs))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
+
+func sorted(s []string) []string {
+	out := append([]string{}, s...)
+	sort.Strings(out)
+	return out
+}
+
+func setDiff(want, cur []string) (add, del []string) {
+	for _, w := range want {
+		if !slices.Contains(cur, w) {
+			add = append(add, w)
+		}
+	}
+	for _, c := range cur {
+		if !slices.Contains(want, c) {
+			del = append(del, c)
+		}
+	}
+	return add, del
+}
+
+func fmtDiff(add, del []string) string {
+	var b strings.Builder
+	for _, a := range add {
+		b.WriteString(" +" + a)
+	}
+	for _, d := range del {
+		b.WriteString(" -" + d)
+	}
+	return b.String()
+}
+
+func (r RoleSpec) String() string {
+	var b strings.Builder
+	if len(r.Cluster) > 0 {
+		fmt.Fprintf(&b, "cluster [%s]", strings.Join(r.Cluster, ","))
+	}
+	for _, ip := range r.Indices {
+		if b.Len() > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "indices %s [%s]", strings.Join(ip.Names, ","), strings.Join(ip.Privileges, ","))
+	}
+	return b.String()
+}
+
+// blocks names the Elasticsearch action a missing privilege would block.
+func blocks(kind, priv string) string {
+	m := map[string]string{
+		"index:create_doc":                  "indices:data/write/bulk[s] (create): Logstash cannot write events",
+		"index:create":                      "indices:data/write/bulk[s] (create): monitoring documents cannot be written",
+		"index:write":                       "indices:data/write/bulk[s]: Logstash cannot write events",
+		"index:auto_configure":              "indices:admin/auto_create: the first event for a new index or data stream fails",
+		"index:create_index":                "indices:admin/create and indices:admin/auto_create: new indices cannot be created",
+		"index:view_index_metadata":         "indices:admin/get: Logstash cannot check its indices and aliases",
+		"index:manage":                      "indices:admin/*: ILM rollover aliases cannot be managed",
+		"index:manage_ilm":                  "indices:admin/ilm/*: ILM policies cannot be applied to indices",
+		"index:read":                        "indices:data/read/*: searches fail",
+		"cluster:monitor":                   "cluster:monitor/main: Logstash's startup check (GET /) fails",
+		"cluster:manage_index_templates":    "indices:admin/index_template/put: templates cannot be installed",
+		"cluster:manage_ilm":                "cluster:admin/ilm/put: the ILM policy cannot be installed",
+		"cluster:read_ilm":                  "cluster:admin/ilm/get: the ILM policy cannot be read",
+		"cluster:manage_logstash_pipelines": "cluster:admin/logstash/pipeline/*: central management cannot read pipelines",
+	}
+	if s, ok := m[kind+":"+priv]; ok {
+		return s
+	}
+	return "actions granted by " + priv
+}
