@@ -28,6 +28,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
+	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/test/esserver"
 )
 
@@ -61,20 +62,33 @@ func demo(bin string, events int) error {
 	fmt.Printf("1. Elasticsearch-compatible test server (ES %s, security on, self-signed CA) at %s\n", "8.15.3", es.URL)
 	fmt.Printf("   CA fingerprint (sha256): %s\n", es.CAFingerprint())
 
-	// The publish key from Elastic's Logstash security guide, plus
-	// auto_configure so that new indices can be auto-created.
-	keyReq := `{"name":"esgate-demo-publish","role_descriptors":{"logstash_writer":{"cluster":["monitor","manage_ilm","read_ilm"],` +
-		`"indices":[{"names":["logstash-*"],"privileges":["view_index_metadata","create_doc","auto_configure"]}]}},` +
-		`"metadata":{"managed_by":"esgate-demo"}}`
-	var key struct{ ID, Name, Encoded string }
-	if err := adminCall(es, caFile, "POST", "/_security/api_key", keyReq, &key); err != nil {
-		return fmt.Errorf("creating API key: %w", err)
+	// Provision what Logstash needs with esgate bootstrap, as an operator
+	// would; the admin password comes from a file, not the command line.
+	pwFile := filepath.Join(dir, "elastic_password")
+	if err := os.WriteFile(pwFile, []byte("changeme\n"), 0o600); err != nil {
+		return err
 	}
-	keyFile := filepath.Join(dir, "api_key")
+	secretsFile := filepath.Join(dir, "esgate.secrets")
+	bargs := []string{"bootstrap", "--hosts", es.URL, "--ssl-certificate-authorities", caFile, "--user", "elastic",
+		"--password-file", pwFile, "--secrets-file", secretsFile, "--hostname", "demo"}
+	fmt.Printf("2. %s %s\n", bin, strings.Join(bargs, " "))
+	bcmd := exec.Command(bin, bargs...)
+	bout, err := bcmd.CombinedOutput()
+	for _, line := range strings.Split(strings.TrimRight(string(bout), "\n"), "\n") {
+		fmt.Println("   " + line)
+	}
+	if err != nil {
+		return fmt.Errorf("esgate bootstrap: %w", err)
+	}
+	secrets, err := bootstrap.ReadSecrets(secretsFile)
+	if err != nil {
+		return err
+	}
+	key := secrets.APIKeys["publish"]
+	keyFile := filepath.Join(dir, "publish_api_key")
 	if err := os.WriteFile(keyFile, []byte(key.Encoded+"\n"), 0o600); err != nil {
 		return err
 	}
-	fmt.Printf("2. Created API key %q (id %s) with Logstash's publish privileges, saved to %s (mode 0600)\n", key.Name, key.ID, keyFile)
 
 	listen, err := freeAddr()
 	if err != nil {
@@ -159,8 +173,8 @@ func demo(bin string, events int) error {
 		fmt.Printf("   first failure: %v\n", e)
 	}
 
-	// Count through esgate, as any client would. The publish key cannot
-	// read, so count with an admin call straight to the server too.
+	// The publish key cannot read, so count with an admin call straight to
+	// the server.
 	var cnt struct{ Count int }
 	if err := adminCall(es, caFile, "GET", "/"+index+"/_count", "", &cnt); err != nil {
 		return err
