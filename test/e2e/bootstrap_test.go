@@ -244,6 +244,14 @@ func TestBootstrapDryRunWritesNothing(t *testing.T) {
 	if _, err := os.Stat(e.secrets); err == nil {
 		t.Error("dry run wrote a secrets file")
 	}
+	out, code = e.run(t, "--dry-run", "--output", "json", "--only", "roles")
+	var rep bootstrap.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("json output %v (exit %d): %s", err, code, out)
+	}
+	if !rep.DryRun || len(rep.Actions) != 2 || rep.Actions[0].Kind != "role" || rep.Actions[0].Op != "create" {
+		t.Errorf("report %+v", rep)
+	}
 }
 
 // TestBootstrapNeedsManageSecurity: a non-admin gets a clear failure.
