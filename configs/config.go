@@ -68,8 +68,11 @@ type Config struct {
 	Route           `yaml:",inline"`
 	Routes          []Route  `yaml:"-"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)"`
+	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)"`
 	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)"`
 	LogFormat       string   `yaml:"log_format" help:"text or json (default text)"`
+
+	explicit map[string]bool // global keys given in the file or as flags
 }
 
 // Defaults.
@@ -83,6 +86,7 @@ const (
 	DefaultResurrectDelay    = 5 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultClientIdleTimeout = 120 * time.Second
+	DefaultReloadInterval    = 5 * time.Second
 )
 
 // Upstreams returns the validated upstream base URLs.
@@ -93,6 +97,19 @@ func (r *Route) TLSOptions() certs.Options { return r.tls }
 
 // CredentialLoader returns the function that (re)loads the credential.
 func (r *Route) CredentialLoader() func() (auth.Credential, error) { return r.cred }
+
+// Files lists every file the route reads (CA files, client certificate and
+// key, secret files), for change detection.
+func (r *Route) Files() []string {
+	var out []string
+	out = append(out, r.SSLCertificateAuthorities...)
+	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // AuthKind names the authentication method: basic, api_key, bearer or pki.
 func (r *Route) AuthKind() string { return r.authKind }

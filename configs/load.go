@@ -98,7 +98,7 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	cfg := &Config{}
+	cfg := &Config{explicit: map[string]bool{}}
 	var routeNodes []*yaml.Node
 	if fl != nil && fl.ConfigFile != "" {
 		data, err := os.ReadFile(fl.ConfigFile)
@@ -120,6 +120,9 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 	if fl != nil {
 		if err := applyFlags(reflect.ValueOf(cfg).Elem(), fl, allFields); err != nil {
 			return nil, err
+		}
+		for k := range fl.set {
+			cfg.explicit[k] = true
 		}
 	}
 	for i, n := range routeNodes {
@@ -220,6 +223,7 @@ func decodeFile(data []byte, cfg *Config, lookup func(string) (string, bool)) ([
 			continue
 		}
 		rest.Content = append(rest.Content, k, val)
+		cfg.explicit[k.Value] = true
 	}
 	return routes, decodeMapping(rest, reflect.ValueOf(cfg).Elem(), allFields, lookup)
 }

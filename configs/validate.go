@@ -19,6 +19,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
+	if !c.explicit["reload_interval"] {
+		c.ReloadInterval = Duration(DefaultReloadInterval)
+	}
 	switch c.LogLevel {
 	case "":
 		c.LogLevel = "info"

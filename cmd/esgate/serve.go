@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,12 +22,42 @@ import (
 
 // route is one running route: its reloadable material, proxy and server.
 type route struct {
-	cfg   *configs.Route
-	tls   *certs.Source
-	cred  *auth.Source
-	proxy *proxy.Proxy
-	srv   *http.Server
-	ln    net.Listener
+	cfg    *configs.Route
+	tls    *certs.Source
+	cred   *auth.Source
+	proxy  *proxy.Proxy
+	srv    *http.Server
+	ln     net.Listener
+	digest [32]byte // of the files last loaded or tried
+}
+
+// filesDigest hashes the paths and contents of files; an unreadable file
+// contributes its error, so that its disappearance counts as a change.
+func filesDigest(files []string) [32]byte {
+	h := sha256.New()
+	for _, f := range files {
+		h.Write([]byte(f + "\x00"))
+		b, err := os.ReadFile(f)
+		if err != nil {
+			h.Write([]byte("error:" + err.Error()))
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	var d [32]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// reloadAndLog reloads rt, logging the outcome with why.
+func (rt *route) reloadAndLog(log *slog.Logger, why string) {
+	rt.digest = filesDigest(rt.cfg.Files())
+	if err := rt.reload(); err != nil {
+		log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
+		return
+	}
+	log.Info("reloaded", "route", rt.cfg.Name, "trigger", why)
+	rt.tls.Current().LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
 }
 
 // buildRoute creates a route's components from its validated config.
@@ -119,6 +150,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	errc := make(chan error, len(routes))
 	for _, rt := range routes {
 		rt.proxy.Start(ctx)
+		rt.digest = filesDigest(rt.cfg.Files())
 		m := rt.tls.Current()
 		if m.Mode() == certs.VerifyNone {
 			log.Warn("TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)", "route", rt.cfg.Name)
@@ -140,7 +172,14 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		ready(addrs)
 	}
 
-	// This goroutine owns signals: reloads happen one at a time, here.
+	var tick <-chan time.Time
+	if cfg.ReloadInterval > 0 {
+		t := time.NewTicker(cfg.ReloadInterval.D())
+		defer t.Stop()
+		tick = t.C
+	}
+
+	// This goroutine owns signals and reloads: they happen one at a time, here.
 	var runErr error
 loop:
 	for {
@@ -150,15 +189,16 @@ loop:
 		case err := <-errc:
 			runErr = err
 			break loop
+		case <-tick:
+			for _, rt := range routes {
+				if filesDigest(rt.cfg.Files()) != rt.digest {
+					rt.reloadAndLog(log, "files changed")
+				}
+			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				for _, rt := range routes {
-					if err := rt.reload(); err != nil {
-						log.Error("reload failed; keeping the previous material", "err", err)
-					} else {
-						log.Info("reloaded", "route", rt.cfg.Name)
-						rt.tls.Current().LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
-					}
+					rt.reloadAndLog(log, "SIGHUP")
 				}
 				continue
 			}

@@ -77,6 +77,8 @@ type Server struct {
 	faults    []*Fault
 	hook      func(*http.Request)
 
+	cert atomic.Pointer[tls.Certificate] // presented to new connections
+
 	stats struct {
 		requests, bulkRequests, docs, unauthorized, forbidden, conns atomic.Int64
 	}
@@ -129,10 +131,12 @@ func Start(opts Options) (*Server, error) {
 
 	clientCAs := x509.NewCertPool()
 	clientCAs.AddCert(s.CA.Cert)
+	tc := leaf.TLSCertificate()
+	s.cert.Store(&tc)
 	s.tlsCfg = &tls.Config{
-		Certificates: []tls.Certificate{leaf.TLSCertificate()},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    clientCAs,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      clientCAs,
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
 	}
@@ -155,6 +159,23 @@ func Start(opts Options) (*Server, error) {
 	}
 	go s.srv.ServeTLS(ln, "", "")
 	return s, nil
+}
+
+// RotateCertificate makes new connections see a node certificate signed by
+// ca (with the same names), as when a cluster's CA is replaced. Client
+// certificates from the original CA stay trusted.
+func (s *Server) RotateCertificate(ca *pki.CA) error {
+	var names []pki.Option
+	if len(s.opts.Names) > 0 {
+		names = append(names, pki.WithNames(s.opts.Names...))
+	}
+	leaf, err := ca.Issue(s.opts.NodeName, "ec", names...)
+	if err != nil {
+		return err
+	}
+	tc := leaf.TLSCertificate()
+	s.cert.Store(&tc)
+	return nil
 }
 
 // Close stops the server at once.

@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esutil"
+
+	"github.com/esgate/esgate/test/esserver"
+	"github.com/esgate/esgate/test/pki"
+)
+
+// load runs a bounded bulk load through esgate with the official client
+// until stop is called, and reports what was acknowledged and what failed.
+type load struct {
+	bi      esutil.BulkIndexer
+	added   atomic.Int64
+	failed  atomic.Int64
+	firstFE atomic.Value
+	stopc   chan struct{}
+	done    chan struct{}
+}
+
+func startLoad(t *testing.T, url, index string) *load {
+	t.Helper()
+	client, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{url}, CompressRequestBody: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &load{stopc: make(chan struct{}), done: make(chan struct{})}
+	l.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{Client: client, Index: index, NumWorkers: 2,
+		FlushBytes: 8 << 10, FlushInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(l.done)
+		deadline := time.Now().Add(60 * time.Second) // bounded whatever happens
+		for i := 0; i < 200_000 && time.Now().Before(deadline); i++ {
+			select {
+			case <-l.stopc:
+				return
+			default:
+			}
+			l.bi.Add(context.Background(), esutil.BulkIndexerItem{
+				Action: "create",
+				Body:   strings.NewReader(fmt.Sprintf(`{"@timestamp":"2026-11-27T12:00:00Z","message":"event %d"}`, i)),
+				OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
+					l.failed.Add(1)
+					if err == nil {
+						err = fmt.Errorf("%d %s %s", r.Status, r.Error.Type, r.Error.Reason)
+					}
+					l.firstFE.CompareAndSwap(nil, err.Error())
+				},
+			})
+			l.added.Add(1)
+			time.Sleep(500 * time.Microsecond)
+		}
+	}()
+	return l
+}
+
+// stop ends the load and checks that every event was acknowledged and arrived.
+func (l *load) stop(t *testing.T, es *esserver.Server, index string) {
+	t.Helper()
+	close(l.stopc)
+	<-l.done
+	if err := l.bi.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := l.bi.Stats()
+	if l.failed.Load() != 0 || st.NumFailed != 0 {
+		t.Errorf("%d events failed during rotation (first: %v)", l.failed.Load(), l.firstFE.Load())
+	}
+	if got := es.Count(index); int64(got) != l.added.Load() || st.NumFlushed != uint64(l.added.Load()) {
+		t.Errorf("%d events added, %d flushed, %d arrived", l.added.Load(), st.NumFlushed, got)
+	}
+	t.Logf("%d events in %d bulk requests during the rotation, %d failed", st.NumFlushed, st.NumRequests, l.failed.Load())
+}
+
+// replace writes content next to path and renames it over path, as an
+// operator (or the kubelet's symlink swap) replaces a file atomically.
+func replace(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	writeFile(t, tmp, content)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitCount(t *testing.T, p *proc, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(p.out.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d %q in output", n, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRotateAPIKeyAndCAUnderLoad: under continuous bulk load, the API key
+// file is replaced (file-change trigger) and the cluster moves to a new CA
+// (bundle old+new, server switches, bundle new only; SIGHUP trigger).
+// No request fails and no event is lost.
+func TestRotateAPIKeyAndCAUnderLoad(t *testing.T) {
+	es, _ := esserver.StartT(t, esserver.Options{})
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "ca.pem")
+	oldCA := string(es.CA.CertPEM())
+	writeFile(t, bundle, oldCA)
+	id1, _, key1 := es.CreateAPIKey("elastic", "k1", 0, nil)
+	_, _, key2 := es.CreateAPIKey("elastic", "k2", 0, nil)
+	keyFile := filepath.Join(dir, "api_key")
+	writeFile(t, keyFile, key1+"\n")
+	p := startEsgate(t, []string{key1, key2}, "--hosts", es.URL, "--ssl-certificate-authorities", bundle,
+		"--api-key-file", keyFile, "--reload-interval", "100ms")
+	const index = "logstash-rotate"
+	l := startLoad(t, p.URL, index)
+	time.Sleep(500 * time.Millisecond)
+
+	// 1. API key: new file; once esgate uses it and in-flight requests
+	//    have finished, the old key is invalidated.
+	replace(t, keyFile, key2+"\n")
+	waitCount(t, p, "trigger=\"files changed\"", 1)
+	time.Sleep(300 * time.Millisecond)
+	es.InvalidateAPIKey(id1)
+	time.Sleep(500 * time.Millisecond)
+
+	// 2. CA: trust both, switch the server, trust only the new one.
+	newCA, err := pki.NewCA("Elasticsearch security auto-configuration HTTP CA (2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(t, bundle, oldCA+string(newCA.CertPEM()))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitCount(t, p, "trigger=SIGHUP", 1)
+	if err := es.RotateCertificate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	replace(t, bundle, string(newCA.CertPEM()))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitCount(t, p, "trigger=SIGHUP", 2)
+	time.Sleep(500 * time.Millisecond)
+	l.stop(t, es, index)
+
+	// New connections now verify against the new CA only.
+	res, err := http.Get(p.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("after rotation: %d", res.StatusCode)
+	}
+	if strings.Contains(p.out.String(), "reload failed") {
+		t.Errorf("a reload failed:\n%s", p.out.String())
+	}
+}
+
+// TestRotateClientCertificateUnderLoad: the PKI client certificate and key
+// are replaced file by file under load; the half-written state (new cert,
+// old key) is refused and the old pair keeps serving until both are new.
+func TestRotateClientCertificateUnderLoad(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	es.MapPKIUser("logstash-pki", "superuser")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	leaf1, _ := es.CA.Issue("logstash-pki", "ec", pki.Client())
+	leaf1.WriteFiles(certFile, keyFile, "pkcs8", "")
+	p := startEsgate(t, nil, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--ssl-certificate", certFile, "--ssl-key", keyFile, "--reload-interval", "100ms")
+	const index = "logstash-pki"
+	l := startLoad(t, p.URL, index)
+	time.Sleep(400 * time.Millisecond)
+
+	leaf2, _ := es.CA.Issue("logstash-pki", "rsa", pki.Client())
+	newCert, newKey := filepath.Join(dir, "n.crt"), filepath.Join(dir, "n.key")
+	leaf2.WriteFiles(newCert, newKey, "pkcs1", "")
+	cb, _ := os.ReadFile(newCert)
+	kb, _ := os.ReadFile(newKey)
+	replace(t, certFile, string(cb)) // certificate first: mismatched pair
+	waitCount(t, p, "reload failed; keeping the previous material", 1)
+	time.Sleep(300 * time.Millisecond)
+	replace(t, keyFile, string(kb))
+	waitCount(t, p, "msg=reloaded", 1)
+	time.Sleep(500 * time.Millisecond)
+	l.stop(t, es, index)
+	if !strings.Contains(p.out.String(), "private key does not match the certificate") {
+		t.Errorf("the mismatched pair was not reported:\n%s", p.out.String())
+	}
+}
+
+// TestPasswordFileRotation: Basic auth has one password at a time, so a
+// password change cannot be seamless (use API keys for that); esgate picks
+// up the new password file and recovers.
+func TestPasswordFileRotation(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	es.AddUser("logstash_internal", "first-password", "superuser")
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	writeFile(t, pw, "first-password\n")
+	p := startEsgate(t, []string{"first-password", "second-password"}, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--user", "logstash_internal", "--password-file", pw, "--reload-interval", "100ms")
+	status := func() int {
+		res, err := http.Get(p.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if s := status(); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	es.AddUser("logstash_internal", "second-password", "superuser")
+	if s := status(); s != 401 {
+		t.Fatalf("status %d with the old password", s)
+	}
+	replace(t, pw, "second-password\n")
+	waitCount(t, p, "msg=reloaded", 1)
+	if s := status(); s != 200 {
+		t.Fatalf("status %d after reload", s)
+	}
+	// An emptied file is refused and the current password keeps working.
+	replace(t, pw, "\n")
+	waitCount(t, p, "reload failed; keeping the previous material", 1)
+	if s := status(); s != 200 {
+		t.Fatalf("status %d after a broken reload", s)
+	}
+}
