@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	golang.org/x/crypto v0.59.0
+	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -16,4 +17,5 @@ require (
 	go.opentelemetry.io/otel v1.29.0 // indirect
 	go.opentelemetry.io/otel/metric v1.29.0 // indirect
 	go.opentelemetry.io/otel/trace v1.29.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

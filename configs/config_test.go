@@ -131,7 +131,7 @@ var badConfigs = []struct {
 	{"bad protocol", "hosts: https://x\napi_key: a:b\nssl_supported_protocols: [TLSv1.2, SSLv3]\n", nil, `ssl_supported_protocols: unknown protocol "SSLv3" (want TLSv1.1, TLSv1.2 or TLSv1.3)`},
 	{"bad cipher", "hosts: https://x\napi_key: a:b\nssl_cipher_suites: [TLS_FOO]\n", nil, `ssl_cipher_suites: unknown cipher suite "TLS_FOO"`},
 	{"bad duration", "hosts: https://x\napi_key: a:b\ntimeout: soon\n", nil, `config file CFG: line 3: timeout: want a duration like 30s or a number of seconds, got "soon"`},
-	{"unset env", "hosts: https://x\napi_key: ${NOPE}\n", nil, "config file CFG: line 2: api_key: environment variable NOPE is not set (write ${NOPE:default} to give a default)"},
+	{"unset env", "hosts: https://x\napi_key: ${NOPE}\n", nil, "config file CFG: line 2: api_key: NOPE is neither in the keystore nor in the environment (write ${NOPE:default} to give a default)"},
 	{"list for scalar", "hosts: https://x\napi_key: [a, b]\n", nil, "config file CFG: line 2: api_key: want a single value, not a list"},
 	{"key only without cert", "hosts: https://x\nssl_key: k.pem\n", nil, "ssl_certificate and ssl_key: each needs the other"},
 	{"authorization header", "hosts: https://x\napi_key: a:b\ncustom_headers:\n  Authorization: x\n", nil, "custom_headers: Authorization cannot be set here"},

@@ -34,7 +34,7 @@ func ExpandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 		} else if hasDef {
 			b.WriteString(def)
 		} else {
-			return "", fmt.Errorf("environment variable %s is not set (write ${%s:default} to give a default)", name, name)
+			return "", fmt.Errorf("%s is neither in the keystore nor in the environment (write ${%s:default} to give a default)", name, name)
 		}
 		s = s[i+end+1:]
 	}

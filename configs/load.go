@@ -56,14 +56,17 @@ func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 // Flags binds every config key to a flag on fs; Load applies them over the file.
 type Flags struct {
 	ConfigFile string
-	set        map[string][]string
-	order      []string
+	// Keystore is the --keystore path ("" for the default).
+	Keystore string
+	set      map[string][]string
+	order    []string
 }
 
 // RegisterFlags adds --config and one flag per config key to fs.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fl := &Flags{set: map[string][]string{}}
 	fs.StringVar(&fl.ConfigFile, "config", "", "YAML config file; flags override its values")
+	fs.StringVar(&fl.Keystore, "keystore", "", "keystore for ${NAME} references, looked up before the environment (default: esgate.keystore beside the config file, if present)")
 	for _, f := range allFields {
 		fs.Var(&flagValue{fl: fl, f: f, isBool: isBool(f)}, FlagName(f.key), f.help)
 	}
@@ -118,11 +121,18 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	if fl != nil {
+		for k, vals := range fl.set {
+			for i, v := range vals {
+				x, err := ExpandEnv(v, lookup)
+				if err != nil {
+					return nil, fmt.Errorf("--%s: %w", FlagName(k), err)
+				}
+				vals[i] = x
+			}
+			cfg.explicit[k] = true
+		}
 		if err := applyFlags(reflect.ValueOf(cfg).Elem(), fl, allFields); err != nil {
 			return nil, err
-		}
-		for k := range fl.set {
-			cfg.explicit[k] = true
 		}
 	}
 	for i, n := range routeNodes {

@@ -28,6 +28,7 @@ const usage = `esgate: an authenticating TLS sidecar proxy for Elasticsearch cli
 Usage:
   esgate serve [--config FILE] [flags]   run the proxy
   esgate check [--config FILE] [flags]   connect to each route's hosts: cluster, CA fingerprint, who the credentials are
+  esgate keystore create|add|list|show|remove   manage the encrypted keystore for ${NAME} values
   esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
   esgate version                         print the version
 
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		})
 	case "bootstrap":
 		return bootstrapCmd(ctx, args[1:], stdout, stderr)
+	case "keystore":
+		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check":
 		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
 			return check(ctx, cfg, stdout)
@@ -96,7 +99,12 @@ func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*f
 		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
-	cfg, err := configs.Load(fl, os.LookupEnv)
+	lookup, err := secretLookup(fl)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return configExit
+	}
+	cfg, err := configs.Load(fl, lookup)
 	if err == nil {
 		err = cfg.Validate()
 	}

@@ -485,3 +485,5 @@ func tlsClient(t testing.TB, ca string) *http.Client {
 	pool.AppendCertsFromPEM(pem)
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
+
+func waitMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/keystore"
+)
+
+// keystorePassEnv names the environment variable with the keystore password.
+const keystorePassEnv = "ESGATE_KEYSTORE_PASS"
+
+// defaultKeystore is esgate.keystore beside the config file (or in the
+// working directory without one).
+func defaultKeystore(configFile string) string {
+	if configFile == "" {
+		return "esgate.keystore"
+	}
+	return filepath.Join(filepath.Dir(configFile), "esgate.keystore")
+}
+
+// secretLookup resolves ${NAME} from the keystore first, then the
+// environment, as Logstash does. An explicit --keystore must exist; the
+// default one is used only if present.
+func secretLookup(fl *configs.Flags) (func(string) (string, bool), error) {
+	path, explicit := fl.Keystore, fl.Keystore != ""
+	if !explicit {
+		path = defaultKeystore(fl.ConfigFile)
+	}
+	if !keystore.Exists(path) {
+		if explicit {
+			return nil, fmt.Errorf("--keystore: %s does not exist (create it with: esgate keystore create --keystore %s)", path, path)
+		}
+		return os.LookupEnv, nil
+	}
+	ks, err := keystore.Open(path, []byte(os.Getenv(keystorePassEnv)))
+	if err != nil {
+		return nil, err
+	}
+	return func(name string) (string, bool) {
+		if v, ok := ks.Get(name); ok {
+			return v, true
+		}
+		return os.LookupEnv(name)
+	}, nil
+}
+
+const keystoreUsage = `Usage: esgate keystore <command> [--keystore FILE]
+
+  create [--unprotected]   create an empty keystore (password from ESGATE_KEYSTORE_PASS or a prompt)
+  add NAME [--force]       add a value, read from stdin or a hidden prompt (never from the command line)
+  list                     list the names
+  show NAME                print a value
+  remove NAME              remove a value
+
+Config values ${NAME} resolve from the keystore first, then the environment.
+`
+
+// keystoreCmd implements `esgate keystore …`.
+func keystoreCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keystoreUsage)
+		return exitUsage
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("esgate keystore "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("keystore", "esgate.keystore", "keystore file")
+	unprotected := fs.Bool("unprotected", false, "create: no password (values are sealed but anyone who can read the file can open it)")
+	force := fs.Bool("force", false, "add: replace an existing value")
+	// Accept flags before or after NAME.
+	var pos []string
+	rest := args[1:]
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return exitFailed
+	}
+	needName := func() (string, bool) {
+		if len(pos) != 1 {
+			fmt.Fprintf(stderr, "error: keystore %s takes one NAME\n", sub)
+			return "", false
+		}
+		return pos[0], true
+	}
+	open := func() (*keystore.Store, error) {
+		return keystore.Open(*path, []byte(os.Getenv(keystorePassEnv)))
+	}
+	switch sub {
+	case "create":
+		var pw []byte
+		if !*unprotected {
+			var err error
+			if pw, err = password(stdin, stderr, true); err != nil {
+				return fail(err)
+			}
+		}
+		if _, err := keystore.Create(*path, pw); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "created %s (mode 0600)\n", *path)
+	case "add":
+		name, ok := needName()
+		if !ok {
+			return exitUsage
+		}
+		ks, err := open()
+		if err != nil {
+			return fail(err)
+		}
+		if _, exists := ks.Get(name); exists && !*force {
+			return fail(fmt.Errorf("%s is already in the keystore: use --force to replace it", name))
+		}
+		v, err := readValue(stdin, stderr, name)
+		if err != nil {
+			return fail(err)
+		}
+		if err := ks.Set(name, v); err != nil {
+			return fail(err)
+		}
+		if err := ks.Save(); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "added %s\n", name)
+	case "list":
+		ks, err := open()
+		if err != nil {
+			return fail(err)
+		}
+		for _, n := range ks.Names() {
+			fmt.Fprintln(stdout, n)
+		}
+	case "show":
+		name, ok := needName()
+		if !ok {
+			return exitUsage
+		}
+		ks, err := open()
+		if err != nil {
+			return fail(err)
+		}
+		v, found := ks.Get(name)
+		if !found {
+			return fail(fmt.Errorf("%s is not in the keystore", name))
+		}
+		fmt.Fprintln(stdout, v)
+	case "remove":
+		name, ok := needName()
+		if !ok {
+			return exitUsage
+		}
+		ks, err := open()
+		if err != nil {
+			return fail(err)
+		}
+		if !ks.Remove(name) {
+			return fail(fmt.Errorf("%s is not in the keystore", name))
+		}
+		if err := ks.Save(); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "removed %s\n", name)
+	default:
+		fmt.Fprintf(stderr, "error: unknown keystore command %q\n\n%s", sub, keystoreUsage)
+		return exitUsage
+	}
+	return exitOK
+}
+
+// password returns ESGATE_KEYSTORE_PASS, or asks twice on a terminal.
+func password(stdin io.Reader, stderr io.Writer, confirm bool) ([]byte, error) {
+	if v, ok := os.LookupEnv(keystorePassEnv); ok {
+		if v == "" {
+			return nil, errors.New(keystorePassEnv + " is empty: use --unprotected for a keystore without a password")
+		}
+		return []byte(v), nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, errors.New("set " + keystorePassEnv + " (no terminal to ask on), or use --unprotected")
+	}
+	fmt.Fprint(stderr, "Keystore password: ")
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		fmt.Fprint(stderr, "Again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, err
+		}
+		if string(again) != string(pw) {
+			return nil, errors.New("the passwords differ")
+		}
+	}
+	if len(pw) == 0 {
+		return nil, errors.New("empty password: use --unprotected for a keystore without a password")
+	}
+	return pw, nil
+}
+
+// readValue reads a value from a hidden prompt on a terminal, else the
+// first line of stdin.
+func readValue(stdin io.Reader, stderr io.Writer, name string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "Value of %s: ", name)
+		v, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(v), err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty value on stdin")
+	}
+	return line, nil
+}
