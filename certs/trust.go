@@ -51,6 +51,12 @@ type Options struct {
 	CipherSuites []uint16
 	// CertFile, KeyFile and KeyPassphrase name the PKI client certificate.
 	CertFile, KeyFile, KeyPassphrase string
+	// KeystorePath, KeystorePassword and KeystoreType (jks or pkcs12)
+	// name a Java or PKCS#12 keystore holding the PKI client certificate.
+	KeystorePath, KeystorePassword, KeystoreType string
+	// TruststorePath, TruststorePassword and TruststoreType name a Java or
+	// PKCS#12 truststore of CAs, trusted in addition to CAFiles.
+	TruststorePath, TruststorePassword, TruststoreType string
 }
 
 // Material is one immutable, loaded generation of a route's TLS material.
@@ -92,6 +98,26 @@ func Load(opts Options) (*Material, error) {
 			}
 			m.CAs = append(m.CAs, cas...)
 		}
+	}
+	if opts.TruststorePath != "" {
+		cas, err := CertificatesFromTruststore(opts.TruststorePath, opts.TruststorePassword, opts.TruststoreType)
+		if err != nil {
+			return nil, err
+		}
+		if m.roots == nil {
+			m.roots = x509.NewCertPool()
+		}
+		for _, c := range cas {
+			m.roots.AddCert(c)
+		}
+		m.CAs = append(m.CAs, cas...)
+	}
+	if opts.KeystorePath != "" {
+		c, err := CertificateFromKeystore(opts.KeystorePath, opts.KeystorePassword, opts.KeystoreType)
+		if err != nil {
+			return nil, fmt.Errorf("loading client certificate: %w", err)
+		}
+		m.clientCert = c
 	}
 	if opts.CertFile != "" {
 		c, err := CertificateFromPEMFiles(opts.CertFile, opts.KeyFile, opts.KeyPassphrase)

@@ -35,6 +35,21 @@ type Route struct {
 	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8)"`
 	SSLKeyPassphrase string `yaml:"ssl_key_passphrase" help:"passphrase of an encrypted ssl_key" secret:"1"`
 
+	SSLKeystorePath       string `yaml:"ssl_keystore_path" help:"JKS or PKCS#12 keystore with the PKI client certificate (instead of ssl_certificate/ssl_key)"`
+	SSLKeystorePassword   string `yaml:"ssl_keystore_password" help:"password of ssl_keystore_path" secret:"1"`
+	SSLKeystoreType       string `yaml:"ssl_keystore_type" help:"jks or pkcs12 (default: from the extension .jks, .p12, .pfx)"`
+	SSLTruststorePath     string `yaml:"ssl_truststore_path" help:"JKS or PKCS#12 truststore of CAs to trust (instead of ssl_certificate_authorities)"`
+	SSLTruststorePassword string `yaml:"ssl_truststore_password" help:"password of ssl_truststore_path" secret:"1"`
+	SSLTruststoreType     string `yaml:"ssl_truststore_type" help:"jks or pkcs12 (default: from the extension)"`
+
+	// Logstash's pre-12 names, accepted in files with a deprecation warning
+	// (not as flags: --keystore names esgate's own keystore).
+	LegacyKeystore           string   `yaml:"keystore" help:"deprecated: use ssl_keystore_path" noflag:"1"`
+	LegacyKeystorePassword   string   `yaml:"keystore_password" help:"deprecated: use ssl_keystore_password" noflag:"1" secret:"1"`
+	LegacyTruststore         string   `yaml:"truststore" help:"deprecated: use ssl_truststore_path" noflag:"1"`
+	LegacyTruststorePassword string   `yaml:"truststore_password" help:"deprecated: use ssl_truststore_password" noflag:"1" secret:"1"`
+	LegacyCACert             []string `yaml:"cacert" help:"deprecated: use ssl_certificate_authorities" noflag:"1"`
+
 	SSLCertificateAuthorities []string `yaml:"ssl_certificate_authorities" help:"PEM CA files or bundles to trust (default: system roots)"`
 	CATrustedFingerprint      string   `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it"`
 	SSLVerificationMode       string   `yaml:"ssl_verification_mode" help:"full, certificate (no host name check) or none (default full)"`
@@ -55,10 +70,11 @@ type Route struct {
 	ClientIdleTimeout Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
 
 	// Filled by Validate.
-	upstreams []*url.URL
-	tls       certs.Options
-	cred      func() (auth.Credential, error)
-	authKind  string
+	upstreams    []*url.URL
+	deprecations []string
+	tls          certs.Options
+	cred         func() (auth.Credential, error)
+	authKind     string
 }
 
 // Config is esgate's whole configuration: global settings plus routes. The
@@ -98,12 +114,15 @@ func (r *Route) TLSOptions() certs.Options { return r.tls }
 // CredentialLoader returns the function that (re)loads the credential.
 func (r *Route) CredentialLoader() func() (auth.Credential, error) { return r.cred }
 
+// Deprecations lists the deprecated keys used, with their replacements.
+func (r *Route) Deprecations() []string { return r.deprecations }
+
 // Files lists every file the route reads (CA files, client certificate and
 // key, secret files), for change detection.
 func (r *Route) Files() []string {
 	var out []string
 	out = append(out, r.SSLCertificateAuthorities...)
-	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile} {
+	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile, r.SSLKeystorePath, r.SSLTruststorePath} {
 		if f != "" {
 			out = append(out, f)
 		}

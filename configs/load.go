@@ -19,6 +19,7 @@ type field struct {
 	index  []int // into Config
 	global bool  // not a route key
 	secret bool
+	noflag bool // file-only key
 }
 
 var (
@@ -36,7 +37,7 @@ func collect(t reflect.Type, prefix []int, global bool) []field {
 			continue
 		}
 		idx := append(append([]int{}, prefix...), i)
-		out = append(out, field{key: tag, help: f.Tag.Get("help"), index: idx, global: global, secret: f.Tag.Get("secret") != ""})
+		out = append(out, field{key: tag, help: f.Tag.Get("help"), index: idx, global: global, secret: f.Tag.Get("secret") != "", noflag: f.Tag.Get("noflag") != ""})
 	}
 	return out
 }
@@ -68,6 +69,9 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&fl.ConfigFile, "config", "", "YAML config file; flags override its values")
 	fs.StringVar(&fl.Keystore, "keystore", "", "keystore for ${NAME} references, looked up before the environment (default: esgate.keystore beside the config file, if present)")
 	for _, f := range allFields {
+		if f.noflag {
+			continue
+		}
 		fs.Var(&flagValue{fl: fl, f: f, isBool: isBool(f)}, FlagName(f.key), f.help)
 	}
 	return fl

@@ -125,6 +125,40 @@ func (r *Route) validate() error {
 		}
 	}
 
+	// Logstash's old names.
+	for _, d := range []struct {
+		old, new string
+		from     string
+		to       *string
+	}{
+		{"keystore", "ssl_keystore_path", r.LegacyKeystore, &r.SSLKeystorePath},
+		{"keystore_password", "ssl_keystore_password", r.LegacyKeystorePassword, &r.SSLKeystorePassword},
+		{"truststore", "ssl_truststore_path", r.LegacyTruststore, &r.SSLTruststorePath},
+		{"truststore_password", "ssl_truststore_password", r.LegacyTruststorePassword, &r.SSLTruststorePassword},
+	} {
+		if d.from == "" {
+			continue
+		}
+		if *d.to != "" {
+			return fmt.Errorf("%s and %s are the same setting: keep only %s", d.old, d.new, d.new)
+		}
+		*d.to = d.from
+		r.deprecations = append(r.deprecations, d.old+" is deprecated: use "+d.new)
+	}
+	if len(r.LegacyCACert) > 0 {
+		if len(r.SSLCertificateAuthorities) > 0 {
+			return errors.New("cacert and ssl_certificate_authorities are the same setting: keep only ssl_certificate_authorities")
+		}
+		r.SSLCertificateAuthorities = r.LegacyCACert
+		r.deprecations = append(r.deprecations, "cacert is deprecated: use ssl_certificate_authorities")
+	}
+	if r.SSLKeystorePath != "" && (r.SSLCertificate != "" || r.SSLKey != "") {
+		return errors.New("ssl_keystore_path cannot be combined with ssl_certificate/ssl_key: use one of them")
+	}
+	if r.SSLTruststorePath != "" && len(r.SSLCertificateAuthorities) > 0 {
+		return errors.New("ssl_truststore_path cannot be combined with ssl_certificate_authorities: use one of them")
+	}
+
 	// Credentials: exactly one method.
 	var methods []string
 	if r.User != "" || r.Password != "" || r.PasswordFile != "" {
@@ -142,9 +176,12 @@ func (r *Route) validate() error {
 	if r.SSLCertificate != "" || r.SSLKey != "" {
 		methods = append(methods, "ssl_certificate/ssl_key (PKI)")
 	}
+	if r.SSLKeystorePath != "" {
+		methods = append(methods, "ssl_keystore_path (PKI)")
+	}
 	switch len(methods) {
 	case 0:
-		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, or ssl_certificate+ssl_key")
+		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, ssl_certificate+ssl_key, or ssl_keystore_path")
 	case 1:
 	default:
 		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one", strings.Join(methods, ", "))
@@ -158,7 +195,23 @@ func (r *Route) validate() error {
 
 	// Trust.
 	opts := certs.Options{CAFiles: r.SSLCertificateAuthorities, ServerName: r.SSLServerName,
-		CertFile: r.SSLCertificate, KeyFile: r.SSLKey, KeyPassphrase: r.SSLKeyPassphrase}
+		CertFile: r.SSLCertificate, KeyFile: r.SSLKey, KeyPassphrase: r.SSLKeyPassphrase,
+		KeystorePath: r.SSLKeystorePath, KeystorePassword: r.SSLKeystorePassword,
+		TruststorePath: r.SSLTruststorePath, TruststorePassword: r.SSLTruststorePassword}
+	if r.SSLKeystorePath != "" {
+		t, err := certs.StoreType(r.SSLKeystorePath, r.SSLKeystoreType)
+		if err != nil {
+			return fmt.Errorf("ssl_keystore_type: %w", err)
+		}
+		opts.KeystoreType = t
+	}
+	if r.SSLTruststorePath != "" {
+		t, err := certs.StoreType(r.SSLTruststorePath, r.SSLTruststoreType)
+		if err != nil {
+			return fmt.Errorf("ssl_truststore_type: %w", err)
+		}
+		opts.TruststoreType = t
+	}
 	if r.SSLKeyPassphrase != "" && r.SSLKey == "" {
 		return errors.New("ssl_key_passphrase: set only with ssl_key")
 	}
@@ -197,7 +250,12 @@ func (r *Route) validate() error {
 	}
 	if _, err := certs.Load(opts); err != nil {
 		key := "ssl_certificate_authorities"
-		if strings.Contains(err.Error(), "client certificate") {
+		switch {
+		case strings.Contains(err.Error(), "truststore"):
+			key = "ssl_truststore_path"
+		case r.SSLKeystorePath != "" && strings.Contains(err.Error(), "client certificate"):
+			key = "ssl_keystore_path"
+		case strings.Contains(err.Error(), "client certificate"):
 			key = "ssl_certificate/ssl_key"
 		}
 		return fmt.Errorf("%s: %w", key, err)
@@ -277,6 +335,9 @@ func (r *Route) buildCredential() error {
 			}
 			return auth.Bearer(t), nil
 		}
+	case r.SSLKeystorePath != "":
+		r.authKind = "pki"
+		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
 	default: // PKI
 		if r.SSLCertificate == "" || r.SSLKey == "" {
 			return errors.New("ssl_certificate and ssl_key: each needs the other")

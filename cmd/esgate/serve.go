@@ -151,6 +151,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	for _, rt := range routes {
 		rt.proxy.Start(ctx)
 		rt.digest = filesDigest(rt.cfg.Files())
+		for _, d := range rt.cfg.Deprecations() {
+			log.Warn(d, "route", rt.cfg.Name)
+		}
 		m := rt.tls.Current()
 		if m.Mode() == certs.VerifyNone {
 			log.Warn("TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)", "route", rt.cfg.Name)
