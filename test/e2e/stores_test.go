@@ -62,7 +62,7 @@ func TestJavaAndPKCS12Stores(t *testing.T) {
 					t.Fatal(err)
 				}
 				var who struct {
-					Username string `json:"username"`
+					Username string                `json:"username"`
 					Realm    struct{ Type string } `json:"authentication_realm"`
 				}
 				json.NewDecoder(res.Body).Decode(&who)

@@ -137,8 +137,8 @@ func Start(opts Options) (*Server, error) {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      clientCAs,
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"http/1.1"},
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
