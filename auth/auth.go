@@ -163,8 +163,15 @@ func NewSource(load func() (Credential, error)) (*Source, error) {
 // Current returns the credential in force.
 func (s *Source) Current() Credential { return *s.cur.Load() }
 
+// Kind reports the current credential's kind; with Apply, a Source is
+// itself a Credential that follows reloads.
+func (s *Source) Kind() string { return (*s.cur.Load()).Kind() }
+
 // Apply applies the current credential.
 func (s *Source) Apply(h http.Header) { (*s.cur.Load()).Apply(h) }
+
+// Store replaces the credential in force (for credentials esgate mints).
+func (s *Source) Store(c Credential) { s.cur.Store(&c) }
 
 // Reload re-reads the credential; on error the old one stays in force.
 func (s *Source) Reload() error {

@@ -57,6 +57,12 @@ type Route struct {
 	SSLCipherSuites           []string `yaml:"ssl_cipher_suites" help:"TLS 1.2 cipher suites by IANA name (default: Go's secure list)"`
 	SSLServerName             string   `yaml:"ssl_server_name" help:"server name for SNI and host name verification (default: each host's name)"`
 
+	APIKeyManagement      bool     `yaml:"api_key_management" help:"mint this route's own API key with its credentials, renew it before it expires, and re-mint when ES refuses it (default false)"`
+	APIKeyName            string   `yaml:"api_key_name" help:"name of managed API keys (default esgate-<route>-<hostname>)"`
+	APIKeyExpiration      string   `yaml:"api_key_expiration" help:"lifetime of managed API keys in ES units, e.g. 1d, 12h (default 1d)"`
+	APIKeyRenewAfter      float64  `yaml:"api_key_renew_after" help:"renew a managed key after this fraction of its lifetime (default 0.5)"`
+	APIKeyInvalidateDelay Duration `yaml:"api_key_invalidate_delay" help:"how long the previous managed key stays valid after the switch (default 60s)"`
+
 	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
 
 	ConnectTimeout    Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
@@ -84,6 +90,7 @@ type Config struct {
 	Route           `yaml:",inline"`
 	Routes          []Route  `yaml:"-"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)"`
+	ExpiryWarning   Duration `yaml:"expiry_warning" help:"warn when a certificate expires within this (default 720h)"`
 	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)"`
 	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)"`
 	LogFormat       string   `yaml:"log_format" help:"text or json (default text)"`

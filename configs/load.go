@@ -400,6 +400,16 @@ func setField(v reflect.Value, vals []string) error {
 			return fmt.Errorf("want a whole number, got %q", s)
 		}
 		v.SetInt(int64(n))
+	case reflect.Float64:
+		s, err := one()
+		if err != nil {
+			return err
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		v.Set(reflect.ValueOf(append([]string{}, vals...)))
 	case reflect.Map:

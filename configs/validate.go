@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
@@ -18,6 +19,9 @@ import (
 func (c *Config) Validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if c.ExpiryWarning == 0 {
+		c.ExpiryWarning = Duration(30 * 24 * time.Hour)
 	}
 	if !c.explicit["reload_interval"] {
 		c.ReloadInterval = Duration(DefaultReloadInterval)
@@ -262,6 +266,12 @@ func (r *Route) validate() error {
 	}
 	r.tls = opts
 
+	if !r.APIKeyManagement && (r.APIKeyName != "" || r.APIKeyExpiration != "" || r.APIKeyRenewAfter != 0 || r.APIKeyInvalidateDelay != 0) {
+		return errors.New("api_key_name, api_key_expiration, api_key_renew_after and api_key_invalidate_delay need api_key_management: true")
+	}
+	if r.APIKeyRenewAfter < 0 || r.APIKeyRenewAfter >= 1 {
+		return fmt.Errorf("api_key_renew_after: want a fraction between 0 and 1, got %g", r.APIKeyRenewAfter)
+	}
 	for k := range r.CustomHeaders {
 		switch http.CanonicalHeaderKey(k) {
 		case "Authorization", "Host", "Content-Length", "Transfer-Encoding", "Connection":

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -48,6 +49,10 @@ type Options struct {
 	HealthcheckPath string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
+	// OnUnauthorized, if set, is called with the Authorization sent and the
+	// body of a 401 answer; when it returns true the credential has been
+	// replaced and a request without a body is retried once with it.
+	OnUnauthorized func(ctx context.Context, sentAuth string, body []byte) bool
 	// Log receives errors and host state changes (default: slog.Default()).
 	Log *slog.Logger
 }
@@ -233,6 +238,7 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	path, rawPath := req.URL.Path, req.URL.RawPath
 	var tried []*Upstream
 	var lastErr error
+	retried401 := false
 	for {
 		h := p.pool.pick(tried)
 		if h == nil {
@@ -252,6 +258,18 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		h.inflight.Add(1)
 		res, err := p.transport.RoundTrip(req)
 		h.inflight.Add(-1)
+		if err == nil && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
+			// 401 bodies are small; keep a copy for the client.
+			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+			res.Body.Close()
+			res.Body = io.NopCloser(bytes.NewReader(b))
+			if p.opts.OnUnauthorized(req.Context(), req.Header.Get("Authorization"), b) && !retried401 && (req.Body == nil || req.Body == http.NoBody) {
+				retried401 = true
+				p.opts.Credential.Apply(req.Header)
+				tried = tried[:0]
+				continue
+			}
+		}
 		if err == nil {
 			return res, nil
 		}

@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/keys"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -29,6 +32,7 @@ type route struct {
 	srv    *http.Server
 	ln     net.Listener
 	digest [32]byte // of the files last loaded or tried
+	keys   *keys.Manager
 }
 
 // filesDigest hashes the paths and contents of files; an unreadable file
@@ -50,14 +54,14 @@ func filesDigest(files []string) [32]byte {
 }
 
 // reloadAndLog reloads rt, logging the outcome with why.
-func (rt *route) reloadAndLog(log *slog.Logger, why string) {
+func (rt *route) reloadAndLog(log *slog.Logger, why string, horizon time.Duration) {
 	rt.digest = filesDigest(rt.cfg.Files())
 	if err := rt.reload(); err != nil {
 		log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
 		return
 	}
 	log.Info("reloaded", "route", rt.cfg.Name, "trigger", why)
-	rt.tls.Current().LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
+	rt.tls.Current().LogExpiry(log, rt.cfg.Name, horizon)
 }
 
 // buildRoute creates a route's components from its validated config.
@@ -70,11 +74,21 @@ func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %q: loading credentials: %w", r.Name, err)
 	}
+	// With api_key_management the configured credential only mints keys;
+	// requests are forwarded with the minted key.
+	fwd := cred
+	var mgr *keys.Manager
+	var onUnauthorized func(context.Context, string, []byte) bool
+	if r.APIKeyManagement {
+		fwd, _ = auth.NewSource(func() (auth.Credential, error) { return auth.NoHeader("api_key"), nil })
+		onUnauthorized = func(ctx context.Context, sent string, body []byte) bool { return mgr.Recover(ctx, sent, body) }
+	}
 	p, err := proxy.New(proxy.Options{
 		Name:                  r.Name,
 		Upstreams:             r.Upstreams(),
 		TLS:                   tlsSrc,
-		Credential:            cred,
+		Credential:            fwd,
+		OnUnauthorized:        onUnauthorized,
 		CustomHeaders:         r.CustomHeaders,
 		ConnectTimeout:        r.ConnectTimeout.D(),
 		HandshakeTimeout:      r.HandshakeTimeout.D(),
@@ -89,7 +103,20 @@ func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", r.Name, err)
 	}
-	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p}, nil
+	if r.APIKeyManagement {
+		es, err := bootstrap.NewClient(auth.Transport(p.Transport(), cred))
+		if err != nil {
+			return nil, err
+		}
+		host, _ := os.Hostname()
+		name := r.APIKeyName
+		if name == "" {
+			name = "esgate-" + strings.NewReplacer(":", "-", "/", "-").Replace(r.Name) + "-" + host
+		}
+		mgr = keys.New(es, fwd, keys.Options{Name: name, Expiration: r.APIKeyExpiration, RenewAfter: r.APIKeyRenewAfter,
+			InvalidateDelay: r.APIKeyInvalidateDelay.D(), Metadata: map[string]string{"host": host, "route": r.Name}, Log: log.With("route", r.Name)})
+	}
+	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p, keys: mgr}, nil
 }
 
 // reload re-reads the route's files; on failure the old material stays.
@@ -150,6 +177,15 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	errc := make(chan error, len(routes))
 	for _, rt := range routes {
 		rt.proxy.Start(ctx)
+		if rt.keys != nil {
+			mctx, mcancel := context.WithTimeout(ctx, 30*time.Second)
+			err := rt.keys.Mint(mctx)
+			mcancel()
+			if err != nil {
+				return fmt.Errorf("route %q: api_key_management: %w", rt.cfg.Name, err)
+			}
+			go rt.keys.Run(ctx)
+		}
 		rt.digest = filesDigest(rt.cfg.Files())
 		for _, d := range rt.cfg.Deprecations() {
 			log.Warn(d, "route", rt.cfg.Name)
@@ -158,7 +194,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		if m.Mode() == certs.VerifyNone {
 			log.Warn("TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)", "route", rt.cfg.Name)
 		}
-		m.LogExpiry(log, rt.cfg.Name, 30*24*time.Hour)
+		m.LogExpiry(log, rt.cfg.Name, cfg.ExpiryWarning.D())
 		hosts := make([]string, 0, len(rt.cfg.Upstreams()))
 		for _, u := range rt.cfg.Upstreams() {
 			hosts = append(hosts, u.String())
@@ -195,13 +231,13 @@ loop:
 		case <-tick:
 			for _, rt := range routes {
 				if filesDigest(rt.cfg.Files()) != rt.digest {
-					rt.reloadAndLog(log, "files changed")
+					rt.reloadAndLog(log, "files changed", cfg.ExpiryWarning.D())
 				}
 			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				for _, rt := range routes {
-					rt.reloadAndLog(log, "SIGHUP")
+					rt.reloadAndLog(log, "SIGHUP", cfg.ExpiryWarning.D())
 				}
 				continue
 			}

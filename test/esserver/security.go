@@ -541,3 +541,31 @@ func (s *Server) write403(w http.ResponseWriter, r *http.Request, reason string)
 	s.stats.forbidden.Add(1)
 	s.writeJSON(w, r, http.StatusForbidden, errorBody(403, "security_exception", reason), true)
 }
+
+// InvalidateAPIKeysNamed invalidates every key with this name and returns
+// how many it invalidated.
+func (s *Server) InvalidateAPIKeysNamed(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range s.apiKeys {
+		if k.name == name && k.invalid.IsZero() {
+			k.invalid = s.now()
+			n++
+		}
+	}
+	return n
+}
+
+// ActiveAPIKeys counts the valid, unexpired keys with this name.
+func (s *Server) ActiveAPIKeys(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range s.apiKeys {
+		if k.name == name && k.invalid.IsZero() && (k.expires.IsZero() || s.now().Before(k.expires)) {
+			n++
+		}
+	}
+	return n
+}
