@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -145,6 +146,7 @@ func ReadSecretFile(path string) (string, error) {
 
 // Source holds the credential in force and lets a reload swap it.
 type Source struct {
+	mu   sync.Mutex // serialises reloads
 	load func() (Credential, error)
 	cur  atomic.Pointer[Credential]
 }
@@ -175,10 +177,25 @@ func (s *Source) Store(c Credential) { s.cur.Store(&c) }
 
 // Reload re-reads the credential; on error the old one stays in force.
 func (s *Source) Reload() error {
-	c, err := s.load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(s.load)
+}
+
+// ReloadWith switches to a new loader (after a config reload); on error the
+// old loader and credential stay in force.
+func (s *Source) ReloadWith(load func() (Credential, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(load)
+}
+
+func (s *Source) reloadLocked(load func() (Credential, error)) error {
+	c, err := load()
 	if err != nil {
 		return err
 	}
+	s.load = load
 	s.cur.Store(&c)
 	return nil
 }

@@ -251,7 +251,7 @@ func (r RoleSpec) String() string {
 func blocks(kind, priv string) string {
 	m := map[string]string{
 		"index:create_doc":                  "indices:data/write/bulk[s] (create): Logstash cannot write events",
-		"index:create":                      "indices:data/write/bulk[s] (create): monitoring documents cannot be written",
+		"index:create":                      "indices:data/write/bulk[s] (create): documents cannot be written",
 		"index:write":                       "indices:data/write/bulk[s]: Logstash cannot write events",
 		"index:auto_configure":              "indices:admin/auto_create: the first event for a new index or data stream fails",
 		"index:create_index":                "indices:admin/create and indices:admin/auto_create: new indices cannot be created",

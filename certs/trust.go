@@ -333,6 +333,7 @@ func newVerificationError(chain []*x509.Certificate, serverName string, err erro
 // Current on every dial; Reload swaps atomically and keeps the old material
 // when the new files do not load.
 type Source struct {
+	mu   sync.Mutex // serialises reloads
 	opts Options
 	cur  atomic.Pointer[Material]
 }
@@ -353,10 +354,25 @@ func (s *Source) Current() *Material { return s.cur.Load() }
 
 // Reload re-reads every file. On error the previous material stays in force.
 func (s *Source) Reload() error {
-	m, err := Load(s.opts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(s.opts)
+}
+
+// ReloadWith loads new options (after a config reload); on error the
+// previous options and material stay in force.
+func (s *Source) ReloadWith(opts Options) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloadLocked(opts)
+}
+
+func (s *Source) reloadLocked(opts Options) error {
+	m, err := Load(opts)
 	if err != nil {
 		return err
 	}
+	s.opts = opts
 	s.cur.Store(m)
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/keystore"
 )
 
 // Bootstrap exit codes, as documented: 0 done, 1 failed, 2 verification
@@ -30,6 +31,7 @@ type bootstrapFlags struct {
 	secrets     string
 	showSecrets bool
 	output      string
+	keystore    string // the keystore to also write secrets to ("" none)
 }
 
 func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -51,7 +53,7 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.BoolVar(&bf.showSecrets, "show-secrets", false, "also print minted passwords and API keys")
 		fs.StringVar(&bf.output, "output", "text", "text or json (json holds no secrets)")
 	}
-	return withConfigFlags("bootstrap", args, stderr, extra, exitFailed, func(cfg *configs.Config, log *slog.Logger) error {
+	return withConfigFlags("bootstrap", args, stderr, extra, exitFailed, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
 		if bf.only != "" {
 			for _, p := range strings.Split(bf.only, ",") {
 				bf.opts.Only = append(bf.opts.Only, strings.TrimSpace(p))
@@ -65,6 +67,9 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		if len(cfg.Routes) != 1 {
 			return errors.New("bootstrap works on one cluster: give hosts (or cloud_id) and admin credentials, not routes")
+		}
+		if ks := rlKeystore(rl); ks != "" {
+			bf.keystore = ks
 		}
 		return runBootstrap(ctx, &cfg.Routes[0], bf, stdout)
 	})
@@ -98,7 +103,10 @@ func runBootstrap(ctx context.Context, rc *configs.Route, bf *bootstrapFlags, ou
 		Secrets: secrets,
 		Save: func(s *bootstrap.Secrets) error {
 			saved = true
-			return bootstrap.WriteSecrets(bf.secrets, s, conn, time.Now())
+			if err := bootstrap.WriteSecrets(bf.secrets, s, conn, time.Now()); err != nil {
+				return err
+			}
+			return saveToKeystore(bf.keystore, s)
 		},
 	}
 	rep, err := r.Run(ctx)
@@ -164,4 +172,35 @@ func printReport(out io.Writer, rep *bootstrap.Report, s *bootstrap.Secrets, sho
 			fmt.Fprintf(out, "  api_key %s (id %s): %s\n", p, k.ID, k.Encoded)
 		}
 	}
+}
+
+// rlKeystore returns the keystore in use (explicit or default), if it exists.
+func rlKeystore(rl *reloader) string {
+	ks := rl.fl.Keystore
+	if ks == "" {
+		ks = defaultKeystore(rl.fl.ConfigFile)
+	}
+	if keystore.Exists(ks) {
+		return ks
+	}
+	return ""
+}
+
+// saveToKeystore also records minted secrets in the keystore, as
+// <PURPOSE>_API_KEY and <USER>_PASSWORD, for ${NAME} references.
+func saveToKeystore(path string, s *bootstrap.Secrets) error {
+	if path == "" {
+		return nil
+	}
+	ks, err := keystore.Open(path, []byte(os.Getenv(keystorePassEnv)))
+	if err != nil {
+		return err
+	}
+	for p, k := range s.APIKeys {
+		ks.Set(strings.ToUpper(p)+"_API_KEY", k.Encoded)
+	}
+	for u, pw := range s.Passwords {
+		ks.Set(strings.ToUpper(u)+"_PASSWORD", pw)
+	}
+	return ks.Save()
 }

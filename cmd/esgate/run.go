@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/keystore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,15 +45,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return withConfig("serve", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
-			return serve(ctx, cfg, log, nil)
+		return withConfig("serve", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
+			return serve(ctx, cfg, log, nil, rl)
 		})
 	case "bootstrap":
 		return bootstrapCmd(ctx, args[1:], stdout, stderr)
 	case "keystore":
 		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check":
-		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger) error {
+		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger, _ *reloader) error {
 			return check(ctx, cfg, stdout)
 		})
 	case "version", "--version", "-version":
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // withConfig parses flags and the config file, validates, sets up logging
 // and calls f. Errors are printed once, here.
-func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Config, *slog.Logger) error) int {
+func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Config, *slog.Logger, *reloader) error) int {
 	return withConfigFlags(name, args, stderr, nil, exitUsage, f)
 }
 
@@ -82,7 +83,7 @@ func (e *exitCodeError) Error() string { return e.err.Error() }
 
 // withConfigFlags is withConfig with extra flags and the exit code used
 // for configuration errors.
-func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), configExit int, f func(*configs.Config, *slog.Logger) error) int {
+func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), configExit int, f func(*configs.Config, *slog.Logger, *reloader) error) int {
 	fs := flag.NewFlagSet("esgate "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fl := configs.RegisterFlags(fs)
@@ -99,21 +100,14 @@ func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*f
 		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
-	lookup, err := secretLookup(fl)
-	if err != nil {
-		fmt.Fprintf(stderr, "error: %s\n", err)
-		return configExit
-	}
-	cfg, err := configs.Load(fl, lookup)
-	if err == nil {
-		err = cfg.Validate()
-	}
+	rl := &reloader{fl: fl}
+	cfg, err := rl.load()
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return configExit
 	}
 	log := newLogger(cfg, stderr)
-	if err := f(cfg, log); err != nil {
+	if err := f(cfg, log, rl); err != nil {
 		var ce *exitCodeError
 		if errors.As(err, &ce) {
 			if ce.err != nil {
@@ -135,4 +129,37 @@ func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// reloader re-reads the configuration (file, keystore, flags) on demand.
+type reloader struct{ fl *configs.Flags }
+
+// load reads and validates the configuration.
+func (r *reloader) load() (*configs.Config, error) {
+	lookup, err := secretLookup(r.fl)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := configs.Load(r.fl, lookup)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	return cfg, err
+}
+
+// files are the config file and the keystore, whose changes trigger a
+// configuration reload.
+func (r *reloader) files() []string {
+	var out []string
+	if r.fl.ConfigFile != "" {
+		out = append(out, r.fl.ConfigFile)
+	}
+	ks := r.fl.Keystore
+	if ks == "" {
+		ks = defaultKeystore(r.fl.ConfigFile)
+	}
+	if keystore.Exists(ks) {
+		out = append(out, ks)
+	}
+	return out
 }

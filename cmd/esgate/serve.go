@@ -135,7 +135,7 @@ func (rt *route) reload() error {
 // serve runs every route until ctx ends or SIGTERM/SIGINT, then drains
 // in-flight requests for at most shutdown_timeout. SIGHUP reloads files.
 // ready, if not nil, receives the listeners' addresses once serving.
-func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready func([]net.Addr)) error {
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready func([]net.Addr), rl *reloader) error {
 	var routes []*route
 	defer func() {
 		for _, rt := range routes {
@@ -211,6 +211,56 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		ready(addrs)
 	}
 
+	var globalFiles []string
+	if rl != nil {
+		globalFiles = rl.files()
+	}
+	globalDigest := filesDigest(globalFiles)
+	// reloadAll re-reads the configuration (file, keystore) and every
+	// route's files; what cannot change without a restart is reported.
+	reloadAll := func(why string) {
+		globalDigest = filesDigest(globalFiles)
+		if rl == nil {
+			for _, rt := range routes {
+				rt.reloadAndLog(log, why, cfg.ExpiryWarning.D())
+			}
+			return
+		}
+		ncfg, err := rl.load()
+		if err != nil {
+			log.Error("reload failed; keeping the previous material", "trigger", why, "err", err)
+			return
+		}
+		if len(ncfg.Routes) != len(routes) {
+			log.Warn("routes were added or removed: restart esgate to apply that; reloading the existing routes' files only", "trigger", why)
+			for _, rt := range routes {
+				rt.reloadAndLog(log, why, cfg.ExpiryWarning.D())
+			}
+			return
+		}
+		for i, rt := range routes {
+			nr := &ncfg.Routes[i]
+			if why := restartNeeded(rt.cfg, nr); why != "" {
+				log.Warn(why+" changed: restart esgate to apply it; reloading the route's files only", "route", rt.cfg.Name)
+				rt.reloadAndLog(log, "config changed", cfg.ExpiryWarning.D())
+				continue
+			}
+			if err := rt.tls.ReloadWith(nr.TLSOptions()); err != nil {
+				log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
+				continue
+			}
+			if err := rt.cred.ReloadWith(nr.CredentialLoader()); err != nil {
+				log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
+				continue
+			}
+			rt.cfg = nr
+			rt.digest = filesDigest(nr.Files())
+			rt.proxy.CloseIdleConnections()
+			log.Info("reloaded", "route", rt.cfg.Name, "trigger", why)
+			rt.tls.Current().LogExpiry(log, rt.cfg.Name, cfg.ExpiryWarning.D())
+		}
+	}
+
 	var tick <-chan time.Time
 	if cfg.ReloadInterval > 0 {
 		t := time.NewTicker(cfg.ReloadInterval.D())
@@ -229,6 +279,10 @@ loop:
 			runErr = err
 			break loop
 		case <-tick:
+			if filesDigest(globalFiles) != globalDigest {
+				reloadAll("config changed")
+				continue
+			}
 			for _, rt := range routes {
 				if filesDigest(rt.cfg.Files()) != rt.digest {
 					rt.reloadAndLog(log, "files changed", cfg.ExpiryWarning.D())
@@ -236,9 +290,7 @@ loop:
 			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				for _, rt := range routes {
-					rt.reloadAndLog(log, "SIGHUP", cfg.ExpiryWarning.D())
-				}
+				reloadAll("SIGHUP")
 				continue
 			}
 			log.Info("shutting down: draining in-flight requests", "signal", s.String(), "timeout", cfg.ShutdownTimeout.String())
@@ -265,4 +317,19 @@ loop:
 		log.Info("stopped")
 	}
 	return runErr
+}
+
+// restartNeeded names what changed in a route that a reload cannot apply.
+func restartNeeded(old, nr *configs.Route) string {
+	switch {
+	case old.Name != nr.Name:
+		return "the route name"
+	case old.Listen != nr.Listen:
+		return "listen"
+	case fmt.Sprint(old.Upstreams()) != fmt.Sprint(nr.Upstreams()):
+		return "hosts"
+	case old.AuthKind() != nr.AuthKind() || old.APIKeyManagement != nr.APIKeyManagement:
+		return "the authentication method"
+	}
+	return ""
 }

@@ -406,3 +406,34 @@ func sub(w, g any) bool {
 		return reflect.DeepEqual(w, g)
 	}
 }
+
+// TestBootstrapWritesKeystore: with a keystore, minted secrets land there too.
+func TestBootstrapWritesKeystore(t *testing.T) {
+	e := newBootstrapEnv(t)
+	ks := filepath.Join(e.dir, "esgate.keystore")
+	env := append(os.Environ(), "ESGATE_KEYSTORE_PASS=ks-pass")
+	create := exec.Command(esgateBin, "keystore", "create", "--keystore", ks)
+	create.Env = env
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	cmd := exec.Command(esgateBin, "bootstrap", "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--user", "elastic",
+		"--password-file", filepath.Join(e.dir, "admin_pw"), "--secrets-file", e.secrets, "--keystore", ks, "--only", "roles,users,keys:publish")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	list := exec.Command(esgateBin, "keystore", "list", "--keystore", ks)
+	list.Env = env
+	out, _ := list.CombinedOutput()
+	if g, e := string(out), "LOGSTASH_INTERNAL_PASSWORD\nLOGSTASH_SYSTEM_PASSWORD\nLOGSTASH_USER_PASSWORD\nPUBLISH_API_KEY\n"; g != e {
+		t.Errorf("keystore holds %q; expected %q", g, e)
+	}
+	s, _ := bootstrap.ReadSecrets(e.secrets)
+	show := exec.Command(esgateBin, "keystore", "show", "PUBLISH_API_KEY", "--keystore", ks)
+	show.Env = env
+	out, _ = show.CombinedOutput()
+	if strings.TrimSpace(string(out)) != s.APIKeys["publish"].Encoded {
+		t.Error("the keystore's key differs from the secrets file's")
+	}
+}

@@ -59,7 +59,7 @@ func TestKeystore(t *testing.T) {
 	cfgFile := filepath.Join(dir, "esgate.yml")
 	writeFile(t, cfgFile, "hosts: "+es.URL+"\nssl_certificate_authorities: "+ca+"\napi_key: ${ES_API_KEY}\n")
 	addr := freePort(t)
-	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr)
+	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms")
 	cmd.Env = append(env, "ES_API_KEY=not-the-key:x")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -84,6 +84,23 @@ func TestKeystore(t *testing.T) {
 	}
 	if strings.Contains(out.String(), key) {
 		t.Error("the key appears in esgate's output")
+	}
+
+	// Replacing the value in the keystore reloads the configuration.
+	id2, _, key2 := es.CreateAPIKey("elastic", "rotated-in-keystore", 0, nil)
+	if o, code := ksCmd(key2+"\n", "add", "ES_API_KEY", "--force", "--keystore", ks); code != 0 {
+		t.Fatalf("add --force: %d %s", code, o)
+	}
+	waitLog(t, p, `trigger="config changed"`)
+	res, err := http.Get(p.URL + "/_security/_authenticate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4096)
+	n, _ := res.Body.Read(b)
+	res.Body.Close()
+	if !strings.Contains(string(b[:n]), id2) {
+		t.Errorf("after the keystore changed: %s", b[:n])
 	}
 
 	// Wrong password: a clear error, exit 2 (configuration).
