@@ -241,3 +241,49 @@ func TestPasswordFileRotation(t *testing.T) {
 		t.Fatalf("status %d after a broken reload", s)
 	}
 }
+
+// TestKubernetesSecretSymlinkSwap mimics the kubelet's Secret volume
+// update: files are links through ..data, which is atomically re-pointed
+// to a new timestamped directory.
+func TestKubernetesSecretSymlinkSwap(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	id1, _, key1 := es.CreateAPIKey("elastic", "k1", 0, nil)
+	id2, _, key2 := es.CreateAPIKey("elastic", "k2", 0, nil)
+	vol := t.TempDir()
+	version := func(name, key string) {
+		d := filepath.Join(vol, name)
+		os.Mkdir(d, 0o755)
+		writeFile(t, filepath.Join(d, "api_key"), key)
+		tmp := filepath.Join(vol, "..data_tmp")
+		if err := os.Symlink(name, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(vol, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_11_27_12_00_00.1", key1)
+	if err := os.Symlink("..data/api_key", filepath.Join(vol, "api_key")); err != nil {
+		t.Fatal(err)
+	}
+	p := startEsgate(t, []string{key1, key2}, "--hosts", es.URL, "--ssl-certificate-authorities", ca,
+		"--api-key-file", filepath.Join(vol, "api_key"), "--reload-interval", "100ms")
+	whoami := func() string {
+		res, err := http.Get(p.URL + "/_security/_authenticate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b := make([]byte, 4096)
+		n, _ := res.Body.Read(b)
+		return string(b[:n])
+	}
+	if !strings.Contains(whoami(), id1) {
+		t.Fatal("not using the first key")
+	}
+	version("..2026_11_27_12_05_00.2", key2)
+	waitLog(t, p, `trigger="files changed"`)
+	if !strings.Contains(whoami(), id2) {
+		t.Error("not using the key after the symlink swap")
+	}
+}
