@@ -58,7 +58,8 @@ func ReadSecrets(path string) (*Secrets, error) {
 
 // listenPorts gives each key's route a port, so that one secrets file
 // serves publishing, monitoring and management side by side.
-var listenPorts = map[string]int{"publish": 9200, "monitoring": 9201, "management": 9202, "read": 9203}
+// (9201 is the status listener's default.)
+var listenPorts = map[string]int{"publish": 9200, "monitoring": 9202, "management": 9203, "read": 9204}
 
 // WriteSecrets writes the secrets file atomically with mode 0600: a config
 // esgate serve reads directly (one route per API key) plus the bootstrap

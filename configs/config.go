@@ -90,6 +90,10 @@ type Config struct {
 	Route           `yaml:",inline"`
 	Routes          []Route  `yaml:"-"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)"`
+	StatusListen    string   `yaml:"status_listen" help:"address of the status listener: /metrics, /healthz, /readyz; off disables (default 127.0.0.1:9201)"`
+	StatusPprof     bool     `yaml:"status_pprof" help:"also serve /debug/pprof/ on the status listener (default false)"`
+	AccessLog       string   `yaml:"access_log" help:"one log line per request: on or off (default on)"`
+	BulkMetrics     string   `yaml:"bulk_metrics" help:"count bulk item outcomes by reading bulk responses as they stream: on or off (default on)"`
 	ExpiryWarning   Duration `yaml:"expiry_warning" help:"warn when a certificate expires within this (default 720h)"`
 	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)"`
 	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)"`

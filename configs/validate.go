@@ -20,6 +20,26 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
+	if c.StatusListen == "" {
+		c.StatusListen = "127.0.0.1:9201"
+	}
+	if c.StatusListen != "off" {
+		if _, _, err := net.SplitHostPort(c.StatusListen); err != nil {
+			return fmt.Errorf("status_listen: want host:port or off, got %q", c.StatusListen)
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		v   *string
+	}{{"access_log", &c.AccessLog}, {"bulk_metrics", &c.BulkMetrics}} {
+		switch *kv.v {
+		case "":
+			*kv.v = "on"
+		case "on", "off":
+		default:
+			return fmt.Errorf("%s: want on or off, got %q", kv.key, *kv.v)
+		}
+	}
 	if c.ExpiryWarning == 0 {
 		c.ExpiryWarning = Duration(30 * 24 * time.Hour)
 	}

@@ -33,7 +33,9 @@ type Options struct {
 	InvalidateDelay time.Duration
 	// Metadata is added to each key.
 	Metadata map[string]string
-	Log      *slog.Logger
+	// OnMint, if set, is called with each new key's expiration.
+	OnMint func(expires time.Time)
+	Log    *slog.Logger
 }
 
 // Manager mints and renews the API key stored in Target.
@@ -104,6 +106,9 @@ func (m *Manager) mintLocked(ctx context.Context) (string, error) {
 	old := m.current.id
 	m.current = k
 	m.target.Store(auth.APIKey(res.Encoded))
+	if m.opts.OnMint != nil {
+		m.opts.OnMint(k.expires)
+	}
 	m.opts.Log.Info("API key minted", "name", name, "id", k.id, "expires", k.expires.UTC().Format(time.RFC3339))
 	return old, nil
 }

@@ -58,6 +58,7 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		err = errBodyTooLarge
 	}
 	status, typ := statusFor(err)
+	p.opts.Metrics.EsgateError(typ)
 	p.log.Warn("forwarding failed", "route", p.name, "method", r.Method, "path", r.URL.Path, "status", status, "type", typ, "err", err)
 	writeError(w, status, typ, err.Error())
 }

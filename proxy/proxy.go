@@ -18,6 +18,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/metrics"
 )
 
 // Options configure a Proxy. Zero durations take the documented defaults.
@@ -53,6 +54,13 @@ type Options struct {
 	// body of a 401 answer; when it returns true the credential has been
 	// replaced and a request without a body is retried once with it.
 	OnUnauthorized func(ctx context.Context, sentAuth string, body []byte) bool
+	// Metrics, if set, receives the route's metrics.
+	Metrics *metrics.Route
+	// AccessLog, if set, gets one line per request (no query strings, no
+	// credentials).
+	AccessLog *slog.Logger
+	// DisableBulkParsing turns off counting bulk item outcomes in responses.
+	DisableBulkParsing bool
 	// Log receives errors and host state changes (default: slog.Default()).
 	Log *slog.Logger
 }
@@ -70,6 +78,9 @@ type Proxy struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// authFailing is set by a 401 from Elasticsearch and cleared by a 2xx.
+	authFailing atomic.Bool
+	lastOK      atomic.Int64 // unix nanos of the last upstream answer
 }
 
 // New builds a Proxy. Call Start to begin health-checking dead hosts and
@@ -163,6 +174,10 @@ func (p *Proxy) Transport() http.RoundTripper { return &failoverTransport{p: p} 
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.observed(w, r, p.serve)
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if max := p.opts.MaxBodySize; max > 0 {
 		if r.ContentLength > max {
 			writeError(w, http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception",
@@ -256,8 +271,16 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		req.URL = &u
 		h.inflight.Add(1)
-		res, err := p.transport.RoundTrip(req)
+		sent := time.Now()
+		res, err := p.transport.RoundTrip(p.traced(req, h.URL.Host))
 		h.inflight.Add(-1)
+		if info := infoFrom(req.Context()); info != nil {
+			info.host, info.upstream = h.URL.Host, time.Since(sent)
+		}
+		if err == nil {
+			p.lastOK.Store(time.Now().UnixNano())
+			p.afterResponse(req, res)
+		}
 		if err == nil && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
 			// 401 bodies are small; keep a copy for the client.
 			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
@@ -278,7 +301,11 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, err
 		}
 		lastErr = err
+		if de.TLS {
+			p.opts.Metrics.TLSFailure(h.URL.Host, tlsReason(err))
+		}
 		if h.markDead(err) {
+			p.opts.Metrics.HostUp(h.URL.Host, false)
 			p.log.Warn("upstream host marked dead", "route", p.name, "host", h.URL.Host, "err", err)
 		}
 		if body != nil && body.read.Load() > 0 {

@@ -111,6 +111,7 @@ func (p *Proxy) resurrect(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		p.checkReadiness(ctx)
 		for _, h := range p.pool.hosts {
 			if h.Alive() {
 				continue
@@ -121,10 +122,57 @@ func (p *Proxy) resurrect(ctx context.Context) {
 				continue
 			}
 			if h.markAlive() {
+				p.opts.Metrics.HostUp(h.URL.Host, true)
 				p.log.Info("host is alive again", "route", p.name, "host", h.URL.Host)
 			}
 		}
 	}
+}
+
+// checkReadiness asks one live host who the credential is when the route
+// has been idle or the last answer was a 401, so that Ready stays true to
+// the current state: a host that went away is marked dead, a revoked or
+// fixed credential is noticed without client traffic.
+func (p *Proxy) checkReadiness(ctx context.Context) {
+	if !p.authFailing.Load() && time.Since(time.Unix(0, p.lastOK.Load())) < p.opts.ResurrectDelay {
+		return
+	}
+	h := p.pool.pick(nil)
+	if h == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
+	defer cancel()
+	res, err := p.Probe(ctx, h, http.MethodGet, "/_security/_authenticate")
+	if err != nil {
+		var de *DialError
+		if errors.As(err, &de) && h.markDead(err) {
+			p.opts.Metrics.HostUp(h.URL.Host, false)
+			p.log.Warn("upstream host marked dead", "route", p.name, "host", h.URL.Host, "err", err)
+		}
+		return
+	}
+	res.Body.Close()
+	p.lastOK.Store(time.Now().UnixNano())
+	p.authFailing.Store(res.StatusCode == http.StatusUnauthorized)
+}
+
+// Ready reports whether the route has a live host that accepts its
+// credential, and if not, why.
+func (p *Proxy) Ready() (bool, string) {
+	live := 0
+	for _, h := range p.pool.hosts {
+		if h.Alive() {
+			live++
+		}
+	}
+	switch {
+	case live == 0:
+		return false, "no live Elasticsearch host"
+	case p.authFailing.Load():
+		return false, "Elasticsearch refuses the credentials (401)"
+	}
+	return true, ""
 }
 
 // healthCheck sends one HEAD to h.

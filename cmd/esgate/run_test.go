@@ -45,7 +45,7 @@ func TestRunServeUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", addr, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme"}, io.Discard, io.Discard)
+		done <- run(ctx, []string{"serve", "--status-listen", "off", "--listen", addr, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme"}, io.Discard, io.Discard)
 	}()
 	var res *http.Response
 	var err error

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +23,7 @@ import (
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/keys"
+	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -33,6 +37,19 @@ type route struct {
 	ln     net.Listener
 	digest [32]byte // of the files last loaded or tried
 	keys   *keys.Manager
+	m      *metrics.Route
+}
+
+// exportExpiry publishes the loaded certificates' expiry.
+func (rt *route) exportExpiry() {
+	rt.m.ResetCertExpiry()
+	mat := rt.tls.Current()
+	for _, c := range mat.CAs {
+		rt.m.CertExpiry("ca", c.Subject.String(), c.NotAfter)
+	}
+	if cc := mat.ClientCertificate(); cc != nil && cc.Leaf != nil {
+		rt.m.CertExpiry("client", cc.Leaf.Subject.String(), cc.Leaf.NotAfter)
+	}
 }
 
 // filesDigest hashes the paths and contents of files; an unreadable file
@@ -57,15 +74,30 @@ func filesDigest(files []string) [32]byte {
 func (rt *route) reloadAndLog(log *slog.Logger, why string, horizon time.Duration) {
 	rt.digest = filesDigest(rt.cfg.Files())
 	if err := rt.reload(); err != nil {
+		rt.m.Reload(false)
 		log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
 		return
 	}
+	rt.m.Reload(true)
+	rt.exportExpiry()
 	log.Info("reloaded", "route", rt.cfg.Name, "trigger", why)
 	rt.tls.Current().LogExpiry(log, rt.cfg.Name, horizon)
 }
 
 // buildRoute creates a route's components from its validated config.
-func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
+// observability is what serve adds to routes: metrics and the access log.
+type observability struct {
+	metrics   *metrics.Metrics
+	accessLog *slog.Logger
+	noBulk    bool
+}
+
+func buildRoute(r *configs.Route, log *slog.Logger, obs ...observability) (*route, error) {
+	var ob observability
+	if len(obs) > 0 {
+		ob = obs[0]
+	}
+	mr := ob.metrics.Route(r.Name)
 	tlsSrc, err := certs.NewSource(r.TLSOptions())
 	if err != nil {
 		return nil, fmt.Errorf("route %q: loading TLS material: %w", r.Name, err)
@@ -98,6 +130,9 @@ func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
 		ResurrectDelay:        r.ResurrectDelay.D(),
 		HealthcheckPath:       r.HealthcheckPath,
 		MaxBodySize:           int64(r.MaxBodySize),
+		Metrics:               mr,
+		AccessLog:             ob.accessLog,
+		DisableBulkParsing:    ob.noBulk,
 		Log:                   log,
 	})
 	if err != nil {
@@ -114,9 +149,13 @@ func buildRoute(r *configs.Route, log *slog.Logger) (*route, error) {
 			name = "esgate-" + strings.NewReplacer(":", "-", "/", "-").Replace(r.Name) + "-" + host
 		}
 		mgr = keys.New(es, fwd, keys.Options{Name: name, Expiration: r.APIKeyExpiration, RenewAfter: r.APIKeyRenewAfter,
-			InvalidateDelay: r.APIKeyInvalidateDelay.D(), Metadata: map[string]string{"host": host, "route": r.Name}, Log: log.With("route", r.Name)})
+			InvalidateDelay: r.APIKeyInvalidateDelay.D(), Metadata: map[string]string{"host": host, "route": r.Name}, Log: log.With("route", r.Name),
+			OnMint: mr.APIKeyExpiry})
 	}
-	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p, keys: mgr}, nil
+	for _, u := range r.Upstreams() {
+		mr.HostUp(u.Host, true)
+	}
+	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p, keys: mgr, m: mr}, nil
 }
 
 // reload re-reads the route's files; on failure the old material stays.
@@ -136,6 +175,12 @@ func (rt *route) reload() error {
 // in-flight requests for at most shutdown_timeout. SIGHUP reloads files.
 // ready, if not nil, receives the listeners' addresses once serving.
 func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready func([]net.Addr), rl *reloader) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	obs := observability{metrics: metrics.New(reg), noBulk: cfg.BulkMetrics == "off"}
+	if cfg.AccessLog == "on" {
+		obs.accessLog = log.With("log", "access")
+	}
 	var routes []*route
 	defer func() {
 		for _, rt := range routes {
@@ -146,7 +191,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 	}()
 	for i := range cfg.Routes {
-		rt, err := buildRoute(&cfg.Routes[i], log)
+		rt, err := buildRoute(&cfg.Routes[i], log, obs)
 		if err != nil {
 			return err
 		}
@@ -168,6 +213,18 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 	}
 
+	var status *http.Server
+	if cfg.StatusListen != "off" {
+		sl, err := net.Listen("tcp", cfg.StatusListen)
+		if err != nil {
+			return fmt.Errorf("status_listen: %w", err)
+		}
+		status = &http.Server{Handler: statusHandler(reg, routes, cfg.StatusPprof), ReadHeaderTimeout: 10 * time.Second}
+		go status.Serve(sl)
+		log.Info("status listener", "listen", sl.Addr().String(), "paths", "/metrics /healthz /readyz")
+		addrs = append(addrs, sl.Addr())
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -187,6 +244,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 			go rt.keys.Run(ctx)
 		}
 		rt.digest = filesDigest(rt.cfg.Files())
+		rt.exportExpiry()
 		for _, d := range rt.cfg.Deprecations() {
 			log.Warn(d, "route", rt.cfg.Name)
 		}
@@ -228,6 +286,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 		ncfg, err := rl.load()
 		if err != nil {
+			for _, rt := range routes {
+				rt.m.Reload(false)
+			}
 			log.Error("reload failed; keeping the previous material", "trigger", why, "err", err)
 			return
 		}
@@ -246,13 +307,17 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 				continue
 			}
 			if err := rt.tls.ReloadWith(nr.TLSOptions()); err != nil {
+				rt.m.Reload(false)
 				log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
 				continue
 			}
 			if err := rt.cred.ReloadWith(nr.CredentialLoader()); err != nil {
+				rt.m.Reload(false)
 				log.Error("reload failed; keeping the previous material", "route", rt.cfg.Name, "trigger", why, "err", err)
 				continue
 			}
+			rt.m.Reload(true)
+			rt.exportExpiry()
 			rt.cfg = nr
 			rt.digest = filesDigest(nr.Files())
 			rt.proxy.CloseIdleConnections()
@@ -313,6 +378,9 @@ loop:
 		}(rt)
 	}
 	wg.Wait()
+	if status != nil {
+		status.Close()
+	}
 	if runErr == nil {
 		log.Info("stopped")
 	}

@@ -92,7 +92,7 @@ func startEsgate(t testing.TB, secrets []string, args ...string) *proc {
 	t.Helper()
 	addr := freePort(t)
 	p := &proc{out: &syncBuffer{}, addr: addr, URL: "http://" + addr, done: make(chan error, 1)}
-	p.cmd = exec.Command(esgateBin, append([]string{"serve", "--listen", addr, "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(esgateBin, append([]string{"serve", "--listen", addr, "--log-level", "debug", "--status-listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -370,7 +370,7 @@ func waitLog(t testing.TB, p *proc, s string) {
 func TestUnixSocketListener(t *testing.T) {
 	es, ca := esserver.StartT(t, esserver.Options{})
 	sock := filepath.Join(t.TempDir(), "esgate.sock")
-	cmd := exec.Command(esgateBin, "serve", "--listen", "unix:"+sock, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme")
+	cmd := exec.Command(esgateBin, "serve", "--status-listen", "off", "--listen", "unix:"+sock, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -59,7 +59,7 @@ func TestKeystore(t *testing.T) {
 	cfgFile := filepath.Join(dir, "esgate.yml")
 	writeFile(t, cfgFile, "hosts: "+es.URL+"\nssl_certificate_authorities: "+ca+"\napi_key: ${ES_API_KEY}\n")
 	addr := freePort(t)
-	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms")
+	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms", "--status-listen", "off")
 	cmd.Env = append(env, "ES_API_KEY=not-the-key:x")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -104,7 +104,7 @@ func TestKeystore(t *testing.T) {
 	}
 
 	// Wrong password: a clear error, exit 2 (configuration).
-	bad := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", freePort(t))
+	bad := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", freePort(t), "--status-listen", "off")
 	bad.Env = append(os.Environ(), "ESGATE_KEYSTORE_PASS=wrong")
 	o, err := bad.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(o), "cannot open keystore: wrong password, or the file was modified") {

@@ -100,7 +100,12 @@ func demo(bin string, events int) error {
 		return err
 	}
 	defer lf.Close()
-	args := []string{"serve", "--hosts", es.URL, "--ssl-certificate-authorities", caFile, "--api-key-file", keyFile, "--listen", listen}
+	statusAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	args := []string{"serve", "--hosts", es.URL, "--ssl-certificate-authorities", caFile, "--api-key-file", keyFile, "--listen", listen,
+		"--status-listen", statusAddr, "--access-log", "off"}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
@@ -193,11 +198,23 @@ func demo(bin string, events int) error {
 		fmt.Printf("   the same _count through esgate with the publish key: %s %s\n", res.Status, trim(string(body), 160))
 		fmt.Println("   (403: the publish key may write but not read, as the guide intends; esgate passes ES's answer through)")
 	}
+	if res, err := http.Get("http://" + statusAddr + "/metrics"); err == nil {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Printf("6. esgate's metrics (http://%s/metrics), a few of them:\n", statusAddr)
+		for _, line := range strings.Split(string(body), "\n") {
+			for _, prefix := range []string{"esgate_bulk_items_total", "esgate_requests_total{", "esgate_upstream_connections_total", "esgate_upstream_up"} {
+				if strings.HasPrefix(line, prefix) {
+					fmt.Println("   " + line)
+				}
+			}
+		}
+	}
 	fmt.Println()
 	fmt.Println("Next:")
 	fmt.Printf("  - esgate's log:            %s\n", logFile)
 	fmt.Println("  - try it by hand:           go run ./test/cmd/estestserver   (prints its CA fingerprint; superuser elastic/changeme)")
-	fmt.Printf("                              %s check --hosts https://127.0.0.1:9201 --ca-trusted-fingerprint <fp> --user elastic --password changeme\n", bin)
+	fmt.Printf("                              %s check --hosts https://127.0.0.1:19200 --ca-trusted-fingerprint <fp> --user elastic --password changeme\n", bin)
 	fmt.Println("  - point Logstash at esgate: output { elasticsearch { hosts => [\"http://127.0.0.1:9200\"] } }   (README: Logstash)")
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9201", "address to serve HTTPS on")
+	addr := flag.String("addr", "127.0.0.1:19200", "address to serve HTTPS on")
 	ver := flag.String("version", "8.15.3", "Elasticsearch version to report (below 8.15: old WWW-Authenticate format)")
 	pw := flag.String("elastic-password", "changeme", "password of the built-in elastic superuser")
 	caOut := flag.String("ca-out", "http_ca.crt", "where to write the CA certificate PEM")

@@ -1,0 +1,239 @@
+package metrics
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every esgate metric. Labels are bounded: route and host come
+// from the configuration, endpoint from a fixed list, code from HTTP.
+type Metrics struct {
+	requests      *prometheus.CounterVec
+	requestBytes  *prometheus.CounterVec
+	responseBytes *prometheus.CounterVec
+	inFlight      *prometheus.GaugeVec
+	duration      *prometheus.HistogramVec
+	ttfb          *prometheus.HistogramVec
+	conns         *prometheus.CounterVec
+	hostUp        *prometheus.GaugeVec
+	tlsFailures   *prometheus.CounterVec
+	authFailures  *prometheus.CounterVec
+	bulkEvents    *prometheus.CounterVec
+	bulkItems     *prometheus.CounterVec
+	esgateErrors  *prometheus.CounterVec
+	certExpiry    *prometheus.GaugeVec
+	keyExpiry     *prometheus.GaugeVec
+	reloads       *prometheus.CounterVec
+	lastReload    *prometheus.GaugeVec
+	lastReloadOK  *prometheus.GaugeVec
+}
+
+// New registers esgate's metrics on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_requests_total",
+			Help: "Requests answered, by route, method, endpoint class and status code."}, []string{"route", "method", "endpoint", "code"}),
+		requestBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_request_bytes_total",
+			Help: "Request body bytes received from clients (as sent: gzip stays compressed)."}, []string{"route"}),
+		responseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_response_bytes_total",
+			Help: "Response body bytes sent to clients."}, []string{"route"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_requests_in_flight",
+			Help: "Requests being served."}, []string{"route"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esgate_request_duration_seconds",
+			Help: "Time from the request's arrival to the end of the response.", Buckets: buckets}, []string{"route", "endpoint"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esgate_upstream_response_seconds",
+			Help: "Time from sending the request upstream to Elasticsearch's response headers.", Buckets: buckets}, []string{"route", "endpoint"}),
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_connections_total",
+			Help: "Upstream connections used, by whether they were new or reused from the keep-alive pool."}, []string{"route", "host", "state"}),
+		hostUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_upstream_up",
+			Help: "1 if the host is in rotation, 0 if marked dead."}, []string{"route", "host"}),
+		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_tls_failures_total",
+			Help: "TLS handshakes with Elasticsearch that failed, by reason."}, []string{"route", "host", "reason"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_auth_failures_total",
+			Help: "401 and 403 answers from Elasticsearch, by status and reason."}, []string{"route", "code", "reason"}),
+		bulkEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_bulk_events_total",
+			Help: "Events sent in bulk requests, from Logstash's X-Elastic-Event-Count header."}, []string{"route"}),
+		bulkItems: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_bulk_items_total",
+			Help: "Bulk item outcomes read from responses, by status and error type (empty on success)."}, []string{"route", "status", "error_type"}),
+		esgateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_errors_total",
+			Help: "Requests esgate answered itself because it got no answer, by error type."}, []string{"route", "type"}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_cert_expiry_timestamp_seconds",
+			Help: "NotAfter of the loaded certificates (kind ca or client), as a Unix time."}, []string{"route", "kind", "subject"}),
+		keyExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_api_key_expiry_timestamp_seconds",
+			Help: "Expiration of the managed API key in use, as a Unix time."}, []string{"route"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_reloads_total",
+			Help: "Reloads of configuration and credential files, by result."}, []string{"route", "result"}),
+		lastReload: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_last_reload_timestamp_seconds",
+			Help: "Time of the last reload attempt, as a Unix time."}, []string{"route"}),
+		lastReloadOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_last_reload_successful",
+			Help: "1 if the last reload succeeded."}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
+		m.tlsFailures, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.certExpiry, m.keyExpiry,
+		m.reloads, m.lastReload, m.lastReloadOK)
+	return m
+}
+
+// Route is the metrics of one route with its label bound.
+type Route struct {
+	m             *Metrics
+	name          string
+	RequestBytes  prometheus.Counter
+	ResponseBytes prometheus.Counter
+	InFlight      prometheus.Gauge
+	BulkEvents    prometheus.Counter
+
+	mu       sync.Mutex
+	requests map[[3]string]prometheus.Counter
+}
+
+// Route returns the view of route name.
+func (m *Metrics) Route(name string) *Route {
+	if m == nil {
+		return nil
+	}
+	return &Route{m: m, name: name,
+		RequestBytes: m.requestBytes.WithLabelValues(name), ResponseBytes: m.responseBytes.WithLabelValues(name),
+		InFlight: m.inFlight.WithLabelValues(name), BulkEvents: m.bulkEvents.WithLabelValues(name),
+		requests: map[[3]string]prometheus.Counter{}}
+}
+
+// Observe records one finished request.
+func (r *Route) Observe(method, endpoint string, code int, total, upstream time.Duration) {
+	if r == nil {
+		return
+	}
+	k := [3]string{method, endpoint, strconv.Itoa(code)}
+	r.mu.Lock()
+	c, ok := r.requests[k]
+	if !ok {
+		c = r.m.requests.WithLabelValues(r.name, k[0], k[1], k[2])
+		r.requests[k] = c
+	}
+	r.mu.Unlock()
+	c.Inc()
+	r.m.duration.WithLabelValues(r.name, endpoint).Observe(total.Seconds())
+	if upstream > 0 {
+		r.m.ttfb.WithLabelValues(r.name, endpoint).Observe(upstream.Seconds())
+	}
+}
+
+// Conn counts an upstream connection use.
+func (r *Route) Conn(host string, reused bool) {
+	if r == nil {
+		return
+	}
+	state := "new"
+	if reused {
+		state = "reused"
+	}
+	r.m.conns.WithLabelValues(r.name, host, state).Inc()
+}
+
+// HostUp sets a host's liveness.
+func (r *Route) HostUp(host string, up bool) {
+	if r == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	r.m.hostUp.WithLabelValues(r.name, host).Set(v)
+}
+
+// TLSFailure counts a failed handshake.
+func (r *Route) TLSFailure(host, reason string) {
+	if r != nil {
+		r.m.tlsFailures.WithLabelValues(r.name, host, reason).Inc()
+	}
+}
+
+// AuthFailure counts a 401/403 from Elasticsearch.
+func (r *Route) AuthFailure(code int, reason string) {
+	if r != nil {
+		r.m.authFailures.WithLabelValues(r.name, strconv.Itoa(code), reason).Inc()
+	}
+}
+
+// EsgateError counts an answer esgate made itself.
+func (r *Route) EsgateError(typ string) {
+	if r != nil {
+		r.m.esgateErrors.WithLabelValues(r.name, typ).Inc()
+	}
+}
+
+// BulkItems adds item outcomes.
+func (r *Route) BulkItems(counts map[ItemKey]int) {
+	if r == nil {
+		return
+	}
+	for k, n := range counts {
+		r.m.bulkItems.WithLabelValues(r.name, strconv.Itoa(k.Status), k.ErrorType).Add(float64(n))
+	}
+}
+
+// CertExpiry records a certificate's NotAfter.
+func (r *Route) CertExpiry(kind, subject string, notAfter time.Time) {
+	if r != nil {
+		r.m.certExpiry.WithLabelValues(r.name, kind, subject).Set(float64(notAfter.Unix()))
+	}
+}
+
+// ResetCertExpiry forgets the route's certificates (before a reload sets them again).
+func (r *Route) ResetCertExpiry() {
+	if r != nil {
+		r.m.certExpiry.DeletePartialMatch(prometheus.Labels{"route": r.name})
+	}
+}
+
+// APIKeyExpiry records the managed key's expiration.
+func (r *Route) APIKeyExpiry(t time.Time) {
+	if r != nil && !t.IsZero() {
+		r.m.keyExpiry.WithLabelValues(r.name).Set(float64(t.Unix()))
+	}
+}
+
+// Reload records a reload attempt.
+func (r *Route) Reload(ok bool) {
+	if r == nil {
+		return
+	}
+	result, v := "failure", 0.0
+	if ok {
+		result, v = "success", 1
+	}
+	r.m.reloads.WithLabelValues(r.name, result).Inc()
+	r.m.lastReload.WithLabelValues(r.name).Set(float64(time.Now().Unix()))
+	r.m.lastReloadOK.WithLabelValues(r.name).Set(v)
+}
+
+// Endpoint classifies a request path into a bounded set of classes.
+func Endpoint(path string) string {
+	p := strings.Trim(path, "/")
+	if p == "" {
+		return "root"
+	}
+	for _, seg := range strings.Split(p, "/") {
+		switch {
+		case seg == "_bulk" || seg == "_monitoring":
+			return "bulk"
+		case seg == "_search" || seg == "_count" || seg == "_msearch":
+			return "search"
+		case seg == "_index_template" || seg == "_template" || seg == "_component_template":
+			return "index_template"
+		case seg == "_ilm":
+			return "ilm"
+		case seg == "_security":
+			return "security"
+		case seg == "_license" || seg == "_cluster" || seg == "_nodes" || seg == "_cat" || seg == "_xpack":
+			return "cluster"
+		}
+	}
+	return "other"
+}

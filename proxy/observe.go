@@ -1,0 +1,261 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/metrics"
+)
+
+// reqInfo collects what one request did, for metrics and the access log.
+type reqInfo struct {
+	host       string
+	upstream   time.Duration // to response headers
+	reqBytes   atomic.Int64
+	itemErrors int
+	items      int
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	i, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return i
+}
+
+// statusRecorder captures the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and friends.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush is here because httputil.ReverseProxy checks for http.Flusher.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// countingBody counts request body bytes.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// observed wraps serving with metrics and the access log.
+func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
+	m, alog := p.opts.Metrics, p.opts.AccessLog
+	if m == nil && alog == nil {
+		serve(w, r)
+		return
+	}
+	start := time.Now()
+	info := &reqInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: r.Body, n: &info.reqBytes}
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	endpoint := metrics.Endpoint(r.URL.Path)
+	events := int64(-1)
+	if v := r.Header.Get("X-Elastic-Event-Count"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			events = n
+		}
+	}
+	if m != nil {
+		m.InFlight.Inc()
+	}
+	serve(rec, r)
+	total := time.Since(start)
+	if rec.status == 0 {
+		rec.status = 499 // the client went away before an answer
+	}
+	if m != nil {
+		m.InFlight.Dec()
+		m.Observe(r.Method, endpoint, rec.status, total, info.upstream)
+		m.RequestBytes.Add(float64(info.reqBytes.Load()))
+		m.ResponseBytes.Add(float64(rec.bytes))
+		if events > 0 && endpoint == "bulk" {
+			m.BulkEvents.Add(float64(events))
+		}
+	}
+	if alog != nil {
+		attrs := []slog.Attr{
+			slog.String("route", p.name), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
+			slog.Float64("duration_ms", float64(total.Microseconds())/1000), slog.String("upstream", info.host),
+			slog.Float64("upstream_ms", float64(info.upstream.Microseconds())/1000),
+		}
+		if endpoint == "bulk" {
+			attrs = append(attrs, slog.Int64("events", events), slog.Int("items", info.items), slog.Int("item_errors", info.itemErrors))
+		}
+		alog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	}
+}
+
+// traced adds connection-reuse accounting to an upstream attempt.
+func (p *Proxy) traced(req *http.Request, host string) *http.Request {
+	m := p.opts.Metrics
+	if m == nil {
+		return req
+	}
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { m.Conn(host, i.Reused) }}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+}
+
+// afterResponse inspects an upstream answer: auth failures, bulk items.
+func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
+	info := infoFrom(req.Context())
+	m := p.opts.Metrics
+	switch {
+	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+		p.authFailing.Store(res.StatusCode == http.StatusUnauthorized)
+		if m == nil {
+			return
+		}
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		res.Body.Close()
+		res.Body = io.NopCloser(bytes.NewReader(b))
+		m.AuthFailure(res.StatusCode, authReason(res.StatusCode, b))
+	case res.StatusCode < 300:
+		p.authFailing.Store(false)
+		if info != nil && !p.opts.DisableBulkParsing && metrics.Endpoint(req.URL.Path) == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
+			res.Body = &bulkCapture{ReadCloser: res.Body, p: p, info: info}
+		}
+	}
+}
+
+// maxBulkParse bounds the copy of a bulk response kept for counting items.
+const maxBulkParse = 4 << 20
+
+// bulkCapture keeps a bounded copy of a bulk response while it streams to
+// the client and counts its items when it ends. It never delays a byte.
+type bulkCapture struct {
+	io.ReadCloser
+	p    *Proxy
+	info *reqInfo
+	buf  []byte
+	over bool
+	done bool
+}
+
+func (b *bulkCapture) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if !b.over {
+		if len(b.buf)+n > maxBulkParse {
+			b.over, b.buf = true, nil
+		} else {
+			b.buf = append(b.buf, p[:n]...)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		b.finish()
+	}
+	return n, err
+}
+
+func (b *bulkCapture) finish() {
+	if b.done || b.over {
+		return
+	}
+	b.done = true
+	counts, err := metrics.BulkItems(b.buf)
+	b.buf = nil
+	if err != nil {
+		return
+	}
+	for k, n := range counts {
+		b.info.items += n
+		if k.ErrorType != "" {
+			b.info.itemErrors += n
+		}
+	}
+	b.p.opts.Metrics.BulkItems(counts)
+}
+
+// authReason classifies a 401/403 body into a bounded reason label.
+func authReason(code int, body []byte) string {
+	if code == http.StatusForbidden {
+		return "unauthorized_action"
+	}
+	var e struct {
+		Error struct {
+			Reason     string `json:"reason"`
+			Additional string `json:"additional_unsuccessful_credentials"`
+		} `json:"error"`
+	}
+	json.Unmarshal(body, &e)
+	a, r := e.Error.Additional, e.Error.Reason
+	switch {
+	case strings.Contains(a, "expired"):
+		return "api_key_expired"
+	case strings.Contains(a, "invalidated"):
+		return "api_key_invalidated"
+	case strings.Contains(a, "unable to find apikey"):
+		return "api_key_not_found"
+	case strings.HasPrefix(a, "API key:"):
+		return "api_key_invalid"
+	case strings.HasPrefix(r, "missing authentication"):
+		return "missing_credentials"
+	case strings.HasPrefix(r, "unable to authenticate user"):
+		return "bad_user_password"
+	}
+	return "other"
+}
+
+// tlsReason labels a handshake failure.
+func tlsReason(err error) string {
+	var ve *certs.VerificationError
+	if errors.As(err, &ve) {
+		switch {
+		case strings.Contains(ve.Reason, "unknown authority"):
+			return "unknown_authority"
+		case strings.Contains(ve.Reason, "is not valid for"):
+			return "hostname_mismatch"
+		case strings.Contains(ve.Reason, "expired"):
+			return "expired"
+		case strings.Contains(ve.Reason, "fingerprint"):
+			return "fingerprint_mismatch"
+		}
+		return "verification"
+	}
+	return "handshake"
+}
