@@ -252,6 +252,7 @@ func blocks(kind, priv string) string {
 	m := map[string]string{
 		"index:create_doc":                  "indices:data/write/bulk[s] (create): Logstash cannot write events",
 		"index:create":                      "indices:data/write/bulk[s] (create): documents cannot be written",
+		"index:index":                       "indices:data/write/bulk[s] (index): Logstash's default index action fails",
 		"index:write":                       "indices:data/write/bulk[s]: Logstash cannot write events",
 		"index:auto_configure":              "indices:admin/auto_create: the first event for a new index or data stream fails",
 		"index:create_index":                "indices:admin/create and indices:admin/auto_create: new indices cannot be created",
@@ -269,4 +270,51 @@ func blocks(kind, priv string) string {
 		return s
 	}
 	return "actions granted by " + priv
+}
+
+// Features are the Logstash features whose privileges the doctor checks.
+type Features struct {
+	IndexPattern string // default logstash-*
+	DataStreams  bool   // the output writes data streams (create to logs-*-*)
+	ILM          bool   // the output manages an ILM policy and rollover alias
+	Templates    bool   // the output installs its index template
+	Monitoring   bool   // the route carries Logstash monitoring (.monitoring-ls-*)
+	Management   bool   // the route carries central pipeline management
+}
+
+// Needs returns the privileges the features need, from the guide and from
+// what logstash-output-elasticsearch does at startup and per batch.
+func (f Features) Needs() RoleSpec {
+	pattern := f.IndexPattern
+	if pattern == "" {
+		pattern = "logstash-*"
+	}
+	r := RoleSpec{Cluster: []string{"monitor"}}
+	if f.Templates {
+		r.Cluster = append(r.Cluster, "manage_index_templates")
+	}
+	if f.ILM {
+		r.Cluster = append(r.Cluster, "manage_ilm")
+	}
+	if f.Management {
+		r.Cluster = append(r.Cluster, "manage_logstash_pipelines")
+	}
+	names := []string{pattern}
+	privs := []string{"create_doc", "auto_configure", "view_index_metadata"}
+	if f.DataStreams {
+		names = []string{"logs-*-*"}
+		if pattern != "logstash-*" {
+			names = append(names, pattern)
+		}
+	} else {
+		privs = append([]string{"index"}, privs...)
+	}
+	if f.ILM {
+		privs = append(privs, "manage", "manage_ilm")
+	}
+	r.Indices = []IndexPriv{{Names: names, Privileges: privs}}
+	if f.Monitoring {
+		r.Indices = append(r.Indices, IndexPriv{Names: []string{".monitoring-ls-*"}, Privileges: []string{"create_index", "create"}})
+	}
+	return r
 }

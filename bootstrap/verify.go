@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/hasprivileges"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
@@ -23,6 +26,7 @@ type Missing struct {
 	Privilege string `json:"privilege"`
 	On        string `json:"on,omitempty"` // index pattern; empty for cluster
 	Blocks    string `json:"blocks"`
+	Fix       string `json:"fix,omitempty"`
 }
 
 // verify authenticates with every credential on record that this run is
@@ -60,23 +64,32 @@ func (r *Runner) verify(ctx context.Context) ([]Check, error) {
 }
 
 func (r *Runner) check(ctx context.Context, label, header string, want RoleSpec) Check {
-	c := Check{Credential: label}
 	es, err := r.ClientFor(header)
 	if err != nil {
-		c.Error = err.Error()
-		return c
+		return Check{Credential: label, Error: err.Error()}
 	}
+	c := CheckPrivileges(ctx, es, label, want)
+	if c.Error != "" && strings.Contains(c.Error, "401") && strings.HasPrefix(label, "user:") {
+		c.Error += " (the password on record no longer works: run with --reset-passwords)"
+	}
+	return c
+}
+
+// CheckPrivileges authenticates with es's credential and asks
+// _has_privileges for want; each missing privilege is reported with the
+// Elasticsearch action it would block and the change that fixes it.
+func CheckPrivileges(ctx context.Context, es *elasticsearch.TypedClient, label string, want RoleSpec) Check {
+	c := Check{Credential: label}
 	who, err := es.Security.Authenticate().Do(ctx)
 	if err != nil {
 		c.Error = explain("authenticating", err).Error()
-		if esStatus(err) == 401 && label[:5] == "user:" {
-			c.Error += " (the password on record no longer works: run with --reset-passwords)"
-		}
 		return c
 	}
 	c.Principal = fmt.Sprintf("user %q realm %s", who.Username, who.AuthenticationRealm.Name)
+	target := "the user's roles"
 	if who.ApiKey != nil {
 		c.Principal = fmt.Sprintf("API key id %q of user %q", who.ApiKey.Id, who.Username)
+		target = "the API key's role descriptors (and its owner's roles)"
 	}
 	req := &hasprivileges.Request{Cluster: clusterPrivs(want.Cluster)}
 	for _, ip := range want.Indices {
@@ -91,14 +104,16 @@ func (r *Runner) check(ctx context.Context, label, header string, want RoleSpec)
 	}
 	for _, p := range want.Cluster {
 		if !res.Cluster[p] {
-			c.Missing = append(c.Missing, Missing{Privilege: p, Blocks: blocks("cluster", p)})
+			c.Missing = append(c.Missing, Missing{Privilege: p, Blocks: blocks("cluster", p),
+				Fix: fmt.Sprintf("add %q to the cluster privileges of %s", p, target)})
 		}
 	}
 	for _, ip := range want.Indices {
 		for _, n := range ip.Names {
 			for _, p := range ip.Privileges {
 				if !res.Index[n][p] {
-					c.Missing = append(c.Missing, Missing{Privilege: p, On: n, Blocks: blocks("index", p)})
+					c.Missing = append(c.Missing, Missing{Privilege: p, On: n, Blocks: blocks("index", p),
+						Fix: fmt.Sprintf("add %q to the index privileges for %s of %s", p, n, target)})
 				}
 			}
 		}

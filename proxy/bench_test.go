@@ -2,17 +2,22 @@ package proxy_test
 
 import (
 	"bytes"
+
 	"crypto/tls"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/metrics"
+	"github.com/esgate/esgate/proxy"
 	"github.com/esgate/esgate/test/pki"
 )
 
@@ -24,35 +29,49 @@ func BenchmarkForwardBulk(b *testing.B) {
 	leaf, _ := ca.Issue("sink", "ec")
 	caFile := filepath.Join(b.TempDir(), "ca.pem")
 	os.WriteFile(caFile, ca.CertPEM(), 0o644)
+	// The sink answers as ES does to Logstash's filter_path: one small item
+	// per event.
+	item := []byte(`{"create":{"status":201}},`)
 	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		n, _ := io.Copy(io.Discard, r.Body)
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"errors":false,"items":[]}`))
+		events := max(int(n)/1000, 1) // Logstash events are about 1 KB
+		resp := append([]byte(`{"errors":false,"items":[`), bytes.Repeat(item, events)...)
+		resp = append(resp[:len(resp)-1], "]}"...)
+		w.Write(resp)
 	}))
 	sink.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
 	sink.StartTLS()
 	defer sink.Close()
-	front, _ := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), nil, sink.URL)
-	line := []byte("{\"create\":{\"_index\":\"logs-checkout-default\"}}\n{\"@timestamp\":\"2026-11-27T12:00:00Z\",\"message\":\"GET /checkout 200\",\"host\":{\"name\":\"web-01\"}}\n")
-	for _, size := range []int{132 << 10, 5 << 20} {
-		body := bytes.Repeat(line, size/len(line))
-		b.Run(fmt.Sprintf("%dKB", len(body)>>10), func(b *testing.B) {
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				res, err := client.Post(front+"/_bulk", "application/x-ndjson", bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					b.Fatal(res.Status)
-				}
+	line := []byte("{\"create\":{\"_index\":\"logs-checkout-default\"}}\n{\"@timestamp\":\"2026-11-27T12:00:00Z\",\"message\":\"" + strings.Repeat("GET /checkout 200 ", 50) + "\",\"host\":{\"name\":\"web-01\"}}\n")
+	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse"} {
+		reg := prometheus.NewRegistry()
+		front, _ := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), func(o *proxy.Options) {
+			if mode != "plain" {
+				o.Metrics = metrics.New(reg).Route("bench")
+				o.DisableBulkParsing = mode == "metrics-nobulkparse"
 			}
-		})
+		}, sink.URL)
+		for _, size := range []int{132 << 10, 5 << 20} {
+			body := bytes.Repeat(line, size/len(line))
+			b.Run(fmt.Sprintf("%s/%dKB", mode, len(body)>>10), func(b *testing.B) {
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					res, err := client.Post(front+"/_bulk", "application/x-ndjson", bytes.NewReader(body))
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						b.Fatal(res.Status)
+					}
+				}
+			})
+		}
 	}
 }

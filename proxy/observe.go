@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -158,7 +159,8 @@ func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
 		if info != nil && !p.opts.DisableBulkParsing && metrics.Endpoint(req.URL.Path) == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
-			res.Body = &bulkCapture{ReadCloser: res.Body, p: p, info: info}
+			bp := captureBufs.Get().(*[]byte)
+			res.Body = &bulkCapture{ReadCloser: res.Body, p: p, info: info, pooled: bp, buf: (*bp)[:0]}
 		}
 	}
 }
@@ -166,22 +168,43 @@ func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
 // maxBulkParse bounds the copy of a bulk response kept for counting items.
 const maxBulkParse = 4 << 20
 
+// captureBufs recycles bulk response copies.
+var captureBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
 // bulkCapture keeps a bounded copy of a bulk response while it streams to
 // the client and counts its items when it ends. It never delays a byte.
 type bulkCapture struct {
 	io.ReadCloser
-	p    *Proxy
-	info *reqInfo
-	buf  []byte
-	over bool
-	done bool
+	p      *Proxy
+	info   *reqInfo
+	pooled *[]byte
+	buf    []byte
+	over   bool
+	done   bool
+}
+
+func (b *bulkCapture) Close() error {
+	b.release()
+	return b.ReadCloser.Close()
+}
+
+// release returns the copy buffer to the pool (once).
+func (b *bulkCapture) release() {
+	if b.pooled != nil {
+		if cap(b.buf) <= 1<<20 {
+			*b.pooled = b.buf[:0]
+			captureBufs.Put(b.pooled)
+		}
+		b.pooled, b.buf = nil, nil
+	}
 }
 
 func (b *bulkCapture) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if !b.over {
+	if !b.over && b.pooled != nil {
 		if len(b.buf)+n > maxBulkParse {
-			b.over, b.buf = true, nil
+			b.over = true
+			b.release()
 		} else {
 			b.buf = append(b.buf, p[:n]...)
 		}
@@ -198,7 +221,6 @@ func (b *bulkCapture) finish() {
 	}
 	b.done = true
 	counts, err := metrics.BulkItems(b.buf)
-	b.buf = nil
 	if err != nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,10 +12,95 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/proxy"
 )
+
+// checkFlags are check's own flags.
+type checkFlags struct {
+	privileges bool
+	features   bootstrap.Features
+	output     string
+}
+
+func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cf := &checkFlags{}
+	extra := func(fs *flag.FlagSet) {
+		fs.BoolVar(&cf.privileges, "privileges", false, "also check each route's privileges for the Logstash features in use (the privilege doctor)")
+		fs.StringVar(&cf.features.IndexPattern, "index-pattern", "logstash-*", "with --privileges: the index pattern the output writes")
+		fs.BoolVar(&cf.features.DataStreams, "data-streams", false, "with --privileges: the output writes data streams (logs-*-*)")
+		fs.BoolVar(&cf.features.ILM, "ilm", true, "with --privileges: the output manages ILM")
+		fs.BoolVar(&cf.features.Templates, "templates", true, "with --privileges: the output installs its index template")
+		fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: the route carries Logstash monitoring")
+		fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: the route carries central pipeline management")
+		fs.StringVar(&cf.output, "output", "text", "text or json (with --privileges)")
+	}
+	return withConfigFlags("check", args, stderr, extra, exitUsage, func(cfg *configs.Config, _ *slog.Logger, _ *reloader) error {
+		if err := check(ctx, cfg, stdout); err != nil {
+			return err
+		}
+		if cf.privileges {
+			return doctor(ctx, cfg, cf, stdout)
+		}
+		return nil
+	})
+}
+
+// doctor checks each route's credential for what the features need.
+func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Writer) error {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	want := cf.features.Needs()
+	var checks []bootstrap.Check
+	for i := range cfg.Routes {
+		rt, err := buildRoute(&cfg.Routes[i], quiet)
+		if err != nil {
+			return err
+		}
+		es, err := bootstrap.NewClient(auth.Transport(rt.proxy.Transport(), rt.cred))
+		if err != nil {
+			return err
+		}
+		checks = append(checks, bootstrap.CheckPrivileges(ctx, es, rt.cfg.Name, want))
+		rt.proxy.Close()
+	}
+	missing := false
+	if cf.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"needs": want, "routes": checks})
+	}
+	for _, c := range checks {
+		if c.Error != "" || len(c.Missing) > 0 {
+			missing = true
+		}
+		if cf.output == "json" {
+			continue
+		}
+		fmt.Fprintf(out, "privileges of route %q for %s:\n", c.Credential, want)
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(out, "  FAILED: %s\n", c.Error)
+		case len(c.Missing) == 0:
+			fmt.Fprintf(out, "  ok (%s)\n", c.Principal)
+		default:
+			fmt.Fprintf(out, "  MISSING (%s):\n", c.Principal)
+			for _, m := range c.Missing {
+				on := "cluster"
+				if m.On != "" {
+					on = "on " + m.On
+				}
+				fmt.Fprintf(out, "    %s %s: blocks %s\n      fix: %s\n", m.Privilege, on, m.Blocks, m.Fix)
+			}
+		}
+	}
+	if missing {
+		return &exitCodeError{code: exitMissingPrivileges, err: errors.New("privileges are missing (see above)")}
+	}
+	return nil
+}
 
 // check connects to every host of every route and prints the cluster, the
 // presented CA's fingerprint and who the credentials authenticate as. It

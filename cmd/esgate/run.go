@@ -53,9 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "keystore":
 		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check":
-		return withConfig("check", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger, _ *reloader) error {
-			return check(ctx, cfg, stdout)
-		})
+		return checkCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "esgate", version)
 		return exitOK
