@@ -31,6 +31,7 @@ Usage:
   esgate check [--config FILE] [flags]   connect to each route's hosts: cluster, CA fingerprint, who the credentials are
   esgate keystore create|add|list|show|remove   manage the encrypted keystore for ${NAME} values
   esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
+  esgate load [--target URL] [flags]     bulk load generator (closed or open loop, --verify)
   esgate version                         print the version
 
 Every config key is also a flag with dashes: api_key is --api-key.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		})
 	case "bootstrap":
 		return bootstrapCmd(ctx, args[1:], stdout, stderr)
+	case "load":
+		return loadCmd(ctx, args[1:], stdout, stderr)
 	case "keystore":
 		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check":

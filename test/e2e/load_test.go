@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	loadgen "github.com/esgate/esgate/load"
+	"github.com/esgate/esgate/test/esserver"
+)
+
+func runLoad(t *testing.T, args ...string) (*loadgen.Result, string, int) {
+	t.Helper()
+	out, err := exec.Command(esgateBin, append([]string{"load", "--output", "json"}, args...)...).Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+		out = append(out, ee.Stderr...)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var r loadgen.Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, string(out), code
+	}
+	return &r, string(out), code
+}
+
+// TestLoadThroughEsgate: closed loop with an exact event budget verified by
+// _count; injected whole-request 429s and per-item 403s are counted apart.
+func TestLoadThroughEsgate(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "load", 0, nil)
+	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--access-log", "off")
+
+	r, out, code := runLoad(t, "--target", p.URL, "--events", "5000", "--batch-size", "100", "--clients", "3", "--verify", "--index", "logstash-load-a")
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if r.Events != 5000 || r.Requests != 50 || r.Errors != 0 || r.Verified == nil || !r.Verified.OK || r.Verified.After != 5000 {
+		t.Errorf("result %+v verified %+v", r, r.Verified)
+	}
+	if r.WireBytes >= r.RawBytes || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 {
+		t.Errorf("bytes raw %d wire %d (gzip 1 is on), latency %+v", r.RawBytes, r.WireBytes, r.Latency)
+	}
+
+	es.AddFault(esserver.Fault{PathContains: "_bulk", Status: 429, Count: 2})
+	es.AddFault(esserver.Fault{PathContains: "_bulk", ItemStatus: 403, ItemEvery: 10, Count: 1})
+	r, out, code = runLoad(t, "--target", p.URL, "--events", "1000", "--batch-size", "100", "--clients", "1", "--verify", "--index", "logstash-load-b")
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if r.Statuses["429"] != 2 || r.Rejected429 != 200 || r.ItemErrors["403 security_exception"] != 10 {
+		t.Errorf("statuses %v items %v rejected %d", r.Statuses, r.ItemErrors, r.Rejected429)
+	}
+	// 10 requests: 2 rejected whole, 1 with 10 failed items; the rest fine.
+	if r.Events != 800-10 || r.FailedEvents != 210 || !r.Verified.OK {
+		t.Errorf("events %d failed %d verified %+v", r.Events, r.FailedEvents, r.Verified)
+	}
+}
+
+// TestLoadOpenLoopAndDirect: open loop at a fixed rate, and straight to the
+// TLS cluster with esgate's credential and trust flags.
+func TestLoadOpenLoopAndDirect(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "load", 0, nil)
+	r, out, code := runLoad(t, "--target", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key,
+		"--rate", "2500", "--duration", "2s", "--batch-size", "125", "--verify", "--index", "logs-load-default")
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	// 2500 events/s for 2 s in batches of 125: about 40 requests.
+	if !r.OpenLoop || r.Requests < 20 || r.Requests > 45 || r.Errors != 0 || !r.Verified.OK {
+		t.Errorf("result %+v", r)
+	}
+	if r.Latency.P50 < r.ServiceTime.P50*0.99 {
+		t.Errorf("latency p50 %.2f below service time p50 %.2f", r.Latency.P50, r.ServiceTime.P50)
+	}
+	// A replayed NDJSON file.
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	writeFile(t, file, "{\"message\":\"a\"}\n{\"message\":\"b\"}\n{\"message\":\"c\"}\n")
+	r, out, code = runLoad(t, "--target", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key,
+		"--file", file, "--batch-size", "3", "--events", "30", "--index", "logstash-replay", "--verify", "--gzip", "0")
+	if code != 0 || r == nil || r.Events != 30 || !r.Verified.OK {
+		t.Fatalf("replay exit %d: %s", code, out)
+	}
+}
