@@ -41,7 +41,7 @@ BENCH_DIR ?= ../shared/bench
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/
 	printf 'bench-id:bench-api-key' > $(BIN)/bench.key   # the sink's default AUTH
-	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key --log-level warn" \
+	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key --log-level warn --access-log off --status-listen off" \
 		TARGETS="$${TARGETS:-direct nginx haproxy esgate}" ./compare.sh
 
 clean:
