@@ -185,6 +185,9 @@ func (m *Material) ClientConfig(host string) *tls.Config {
 			return m.Verify(cs.PeerCertificates, name)
 		},
 		ClientSessionCache: m.session,
+		// Bulk forwarding wants full 16 KiB records from the first byte;
+		// Go's default starts small after idle to help interactive latency.
+		DynamicRecordSizingDisabled: true,
 		// Elasticsearch speaks HTTP/1.1 only.
 		NextProtos: []string{"http/1.1"},
 	}

@@ -188,8 +188,9 @@ func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
 }
 
 // Probe sends one bodiless request with the route's credential to host h,
-// bypassing host selection. The caller closes the response body; res.TLS
-// holds the presented chain.
+// bypassing host selection. The caller closes the response body. (The
+// presented chain is on the connection, see httptrace.GotConnInfo.Conn's
+// ConnectionState; Response.TLS stays nil.)
 func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*http.Response, error) {
 	u := *h.URL
 	u.Path += path

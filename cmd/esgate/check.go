@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
@@ -132,13 +135,20 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// esgate's upstream connections wrap *tls.Conn, so Response.TLS is not
+	// filled; the connection itself tells the presented chain.
+	var chain []*x509.Certificate
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if s, ok := i.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			chain = s.ConnectionState().PeerCertificates
+		}
+	}})
 	res, body, err := get(ctx, p, h, "/")
 	if err != nil {
 		return explainDial(err)
 	}
 	fp := ""
-	if res.TLS != nil && len(res.TLS.PeerCertificates) > 0 {
-		chain := res.TLS.PeerCertificates
+	if len(chain) > 0 {
 		fp = certs.Fingerprint(chain[len(chain)-1])
 	}
 	if res.StatusCode != http.StatusOK {
