@@ -88,7 +88,7 @@ func Batches(o WorkloadOptions, n int) ([]Batch, error) {
 			} else {
 				buf.Write(action)
 				buf.WriteByte('\n')
-				buf.Write(event(r, seq, o.EventSize))
+				buf.Write(Event(r, seq, o.EventSize))
 				buf.WriteByte('\n')
 				seq++
 			}
@@ -171,9 +171,9 @@ var (
 		"retry backend latency shard index query filter route handler worker queue commit flush")
 )
 
-// event renders one ECS-style access-log event as Logstash emits it; the
+// Event renders one ECS-style access-log event as Logstash emits it; the
 // message length is log-normal with the given mean.
-func event(r *rand.Rand, seq, meanLen int) []byte {
+func Event(r *rand.Rand, seq, meanLen int) []byte {
 	ts := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).Add(time.Duration(seq) * 7 * time.Millisecond)
 	ip := fmt.Sprintf("10.%d.%d.%d", r.IntN(256), r.IntN(256), r.IntN(256))
 	method := []string{"GET", "GET", "GET", "POST", "PUT", "DELETE"}[r.IntN(6)]

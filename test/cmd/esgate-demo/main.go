@@ -29,6 +29,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/load"
 	"github.com/esgate/esgate/test/esserver"
 )
 
@@ -147,7 +148,7 @@ func demo(bin string, events int) error {
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < events; i++ {
-		ev := logstashEvent(rng, i)
+		ev := load.Event(rng, i, 300)
 		err := bi.Add(context.Background(), esutil.BulkIndexerItem{
 			Action: "create",
 			Body:   bytes.NewReader(ev),
@@ -277,38 +278,4 @@ func waitReady(base string, d time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-var (
-	hosts    = []string{"web-01", "web-02", "api-01", "api-02", "worker-07"}
-	paths    = []string{"/", "/cart", "/checkout", "/api/v1/orders", "/api/v1/items/42", "/login", "/static/app.js"}
-	statuses = []int{200, 200, 200, 200, 201, 204, 301, 304, 404, 500}
-	agents   = []string{"Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0", "curl/8.5.0", "Go-http-client/1.1", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
-)
-
-// logstashEvent renders an ECS-style access-log event as Logstash emits it.
-func logstashEvent(r *rand.Rand, i int) []byte {
-	ts := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).Add(time.Duration(i) * 37 * time.Millisecond)
-	ip := fmt.Sprintf("10.%d.%d.%d", r.IntN(256), r.IntN(256), r.IntN(256))
-	method := []string{"GET", "GET", "GET", "POST", "PUT"}[r.IntN(5)]
-	path := paths[r.IntN(len(paths))]
-	status := statuses[r.IntN(len(statuses))]
-	size := 200 + r.IntN(20000)
-	agent := agents[r.IntN(len(agents))]
-	msg := fmt.Sprintf(`%s - - [%s] "%s %s HTTP/1.1" %d %d "-" "%s"`, ip, ts.Format("02/Jan/2006:15:04:05 -0700"), method, path, status, size, agent)
-	ev := map[string]any{
-		"@timestamp": ts.Format(time.RFC3339Nano),
-		"@version":   "1",
-		"message":    msg,
-		"event":      map[string]any{"original": msg, "dataset": "nginx.access"},
-		"host":       map[string]any{"name": hosts[r.IntN(len(hosts))]},
-		"log":        map[string]any{"file": map[string]any{"path": "/var/log/nginx/access.log"}},
-		"http":       map[string]any{"request": map[string]any{"method": method}, "response": map[string]any{"status_code": status, "body": map[string]any{"bytes": size}}},
-		"url":        map[string]any{"original": path},
-		"source":     map[string]any{"address": ip},
-		"user_agent": map[string]any{"original": agent},
-		"tags":       []string{"beats_input_codec_plain_applied"},
-	}
-	b, _ := json.Marshal(ev)
-	return b
 }
