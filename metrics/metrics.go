@@ -89,7 +89,13 @@ type Route struct {
 	BulkEvents    prometheus.Counter
 
 	mu       sync.Mutex
-	requests map[[3]string]prometheus.Counter
+	requests map[requestKey]prometheus.Counter
+	timings  map[string][2]prometheus.Observer // endpoint -> duration, upstream
+}
+
+type requestKey struct {
+	method, endpoint string
+	code             int
 }
 
 // Route returns the view of route name.
@@ -100,26 +106,40 @@ func (m *Metrics) Route(name string) *Route {
 	return &Route{m: m, name: name,
 		RequestBytes: m.requestBytes.WithLabelValues(name), ResponseBytes: m.responseBytes.WithLabelValues(name),
 		InFlight: m.inFlight.WithLabelValues(name), BulkEvents: m.bulkEvents.WithLabelValues(name),
-		requests: map[[3]string]prometheus.Counter{}}
+		requests: map[requestKey]prometheus.Counter{}, timings: map[string][2]prometheus.Observer{}}
 }
 
-// Observe records one finished request.
+// Observe records one finished request. Label lookups are cached per
+// route, so the request path does no label hashing or allocation.
 func (r *Route) Observe(method, endpoint string, code int, total, upstream time.Duration) {
 	if r == nil {
 		return
 	}
-	k := [3]string{method, endpoint, strconv.Itoa(code)}
+	switch method {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS":
+	default:
+		method = "other" // bounded label values whatever clients send
+	}
+	if code < 100 || code > 599 {
+		code = 0
+	}
+	k := requestKey{method, endpoint, code}
 	r.mu.Lock()
 	c, ok := r.requests[k]
 	if !ok {
-		c = r.m.requests.WithLabelValues(r.name, k[0], k[1], k[2])
+		c = r.m.requests.WithLabelValues(r.name, method, endpoint, strconv.Itoa(code))
 		r.requests[k] = c
+	}
+	t, ok := r.timings[endpoint]
+	if !ok {
+		t = [2]prometheus.Observer{r.m.duration.WithLabelValues(r.name, endpoint), r.m.ttfb.WithLabelValues(r.name, endpoint)}
+		r.timings[endpoint] = t
 	}
 	r.mu.Unlock()
 	c.Inc()
-	r.m.duration.WithLabelValues(r.name, endpoint).Observe(total.Seconds())
+	t[0].Observe(total.Seconds())
 	if upstream > 0 {
-		r.m.ttfb.WithLabelValues(r.name, endpoint).Observe(upstream.Seconds())
+		t[1].Observe(upstream.Seconds())
 	}
 }
 
