@@ -123,6 +123,8 @@ var badConfigs = []struct {
 	{"api key file missing", "hosts: https://x\napi_key_file: /nonexistent/key\n", nil, "api_key_file: open /nonexistent/key: no such file or directory"},
 	{"http host", "hosts: http://x:9200\napi_key: a:b\n", nil, `hosts: "http://x:9200": esgate forwards over HTTPS only; use https://`},
 	{"credentials in URL", "hosts: https://u:p@x:9200\napi_key: a:b\n", nil, `hosts: host "https://u:xxxxx@x:9200": credentials in the URL are not allowed; use user/password or api_key`},
+	{"credentials in an http URL", "hosts: http://u:S3CRET@x:9200\napi_key: a:b\n", nil, `hosts: host "http://u:xxxxx@x:9200": credentials in the URL are not allowed; use user/password or api_key`},
+	{"credentials in a bad URL", "hosts: 'https://u:S3CRET@x:%zz'\napi_key: a:b\n", nil, `hosts: "https://xxxxx@x:%zz" is not a URL`},
 	{"non-loopback listen", "hosts: https://x\napi_key: a:b\nlisten: 0.0.0.0:9200\n", nil, "listen: 0.0.0.0:9200 is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path, or set unsafe_listen: true"},
 	{"bad listen", "hosts: https://x\napi_key: a:b\nlisten: 9200\n", nil, `listen: want host:port or unix:/path, got "9200"`},
 	{"bad verification mode", "hosts: https://x\napi_key: a:b\nssl_verification_mode: strict\n", nil, `ssl_verification_mode: want full, certificate or none, got "strict"`},

@@ -409,23 +409,26 @@ func ParseHost(h string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL: %w", h, err)
+		// url.Error quotes the whole input, which may hold credentials.
+		return nil, fmt.Errorf("%q is not a URL", redactHost(h))
+	}
+	// Every message below quotes the host with any user:password hidden.
+	shown := u.Redacted()
+	if u.User != nil {
+		return nil, fmt.Errorf("host %q: credentials in the URL are not allowed; use user/password or api_key", shown)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
-		return nil, fmt.Errorf("%q: esgate forwards over HTTPS only; use https://", h)
+		return nil, fmt.Errorf("%q: esgate forwards over HTTPS only; use https://", shown)
 	default:
-		return nil, fmt.Errorf("%q: unsupported scheme %q; use https://", h, u.Scheme)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("host %q: credentials in the URL are not allowed; use user/password or api_key", u.Redacted())
+		return nil, fmt.Errorf("%q: unsupported scheme %q; use https://", shown, u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%q: missing host name", h)
+		return nil, fmt.Errorf("%q: missing host name", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q: a query or fragment is not allowed in hosts", h)
+		return nil, fmt.Errorf("%q: a query or fragment is not allowed in hosts", shown)
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), "9200")
@@ -433,6 +436,17 @@ func ParseHost(h string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	return u, nil
+}
+
+// redactHost hides what lies between "://" and the last "@" of an
+// unparseable host string.
+func redactHost(h string) string {
+	start := strings.Index(h, "://")
+	at := strings.LastIndex(h, "@")
+	if start < 0 || at < start {
+		return h
+	}
+	return h[:start+3] + "xxxxx" + h[at:]
 }
 
 // checkListen refuses addresses reachable from other machines unless unsafe.

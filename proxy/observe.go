@@ -21,6 +21,7 @@ import (
 
 // reqInfo collects what one request did, for metrics and the access log.
 type reqInfo struct {
+	endpoint   string // metrics.Endpoint of the path, computed once
 	host       string
 	upstream   time.Duration // to response headers
 	reqBytes   atomic.Int64
@@ -95,6 +96,7 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	endpoint := metrics.Endpoint(r.URL.Path)
+	info.endpoint = endpoint
 	events := int64(-1)
 	if v := r.Header.Get("X-Elastic-Event-Count"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
@@ -158,7 +160,7 @@ func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
 		m.AuthFailure(res.StatusCode, authReason(res.StatusCode, b))
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
-		if info != nil && !p.opts.DisableBulkParsing && metrics.Endpoint(req.URL.Path) == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
+		if info != nil && !p.opts.DisableBulkParsing && info.endpoint == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
 			bp := captureBufs.Get().(*[]byte)
 			res.Body = &bulkCapture{ReadCloser: res.Body, p: p, info: info, pooled: bp, buf: (*bp)[:0]}
 		}

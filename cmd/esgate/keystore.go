@@ -94,18 +94,7 @@ func keystoreCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return exitFailed
 	}
-	needName := func() (string, bool) {
-		if len(pos) != 1 {
-			fmt.Fprintf(stderr, "error: keystore %s takes one NAME\n", sub)
-			return "", false
-		}
-		return pos[0], true
-	}
-	open := func() (*keystore.Store, error) {
-		return keystore.Open(*path, []byte(os.Getenv(keystorePassEnv)))
-	}
-	switch sub {
-	case "create":
+	if sub == "create" {
 		var pw []byte
 		if !*unprotected {
 			var err error
@@ -117,70 +106,60 @@ func keystoreCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "created %s (mode 0600)\n", *path)
-	case "add":
-		name, ok := needName()
-		if !ok {
+		return exitOK
+	}
+	var name string
+	switch sub {
+	case "add", "show", "remove":
+		if len(pos) != 1 {
+			fmt.Fprintf(stderr, "error: keystore %s takes one NAME\n", sub)
 			return exitUsage
 		}
-		ks, err := open()
-		if err != nil {
-			return fail(err)
-		}
-		if _, exists := ks.Get(name); exists && !*force {
+		name = pos[0]
+	case "list":
+	default:
+		fmt.Fprintf(stderr, "error: unknown keystore command %q\n\n%s", sub, keystoreUsage)
+		return exitUsage
+	}
+	ks, err := keystore.Open(*path, []byte(os.Getenv(keystorePassEnv)))
+	if err != nil {
+		return fail(err)
+	}
+	_, exists := ks.Get(name)
+	switch sub {
+	case "add":
+		if exists && !*force {
 			return fail(fmt.Errorf("%s is already in the keystore: use --force to replace it", name))
 		}
 		v, err := readValue(stdin, stderr, name)
+		if err == nil {
+			err = ks.Set(name, v)
+		}
+		if err == nil {
+			err = ks.Save()
+		}
 		if err != nil {
-			return fail(err)
-		}
-		if err := ks.Set(name, v); err != nil {
-			return fail(err)
-		}
-		if err := ks.Save(); err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "added %s\n", name)
 	case "list":
-		ks, err := open()
-		if err != nil {
-			return fail(err)
-		}
 		for _, n := range ks.Names() {
 			fmt.Fprintln(stdout, n)
 		}
-	case "show":
-		name, ok := needName()
-		if !ok {
-			return exitUsage
-		}
-		ks, err := open()
-		if err != nil {
-			return fail(err)
-		}
-		v, found := ks.Get(name)
-		if !found {
+	case "show", "remove":
+		if !exists {
 			return fail(fmt.Errorf("%s is not in the keystore", name))
 		}
-		fmt.Fprintln(stdout, v)
-	case "remove":
-		name, ok := needName()
-		if !ok {
-			return exitUsage
+		if sub == "show" {
+			v, _ := ks.Get(name)
+			fmt.Fprintln(stdout, v)
+			break
 		}
-		ks, err := open()
-		if err != nil {
-			return fail(err)
-		}
-		if !ks.Remove(name) {
-			return fail(fmt.Errorf("%s is not in the keystore", name))
-		}
+		ks.Remove(name)
 		if err := ks.Save(); err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "removed %s\n", name)
-	default:
-		fmt.Fprintf(stderr, "error: unknown keystore command %q\n\n%s", sub, keystoreUsage)
-		return exitUsage
 	}
 	return exitOK
 }

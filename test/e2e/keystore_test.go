@@ -103,6 +103,16 @@ func TestKeystore(t *testing.T) {
 		t.Errorf("after the keystore changed: %s", b[:n])
 	}
 
+	if out, code := ksCmd("", "remove", "ES_API_KEY", "--keystore", ks); code != 0 || out != "removed ES_API_KEY\n" {
+		t.Errorf("remove: %d %q", code, out)
+	}
+	if out, code := ksCmd("", "show", "ES_API_KEY", "--keystore", ks); code != 1 || !strings.Contains(out, "ES_API_KEY is not in the keystore") {
+		t.Errorf("show after remove: %d %q", code, out)
+	}
+	if _, code := ksCmd("", "frobnicate", "--keystore", ks); code != 2 {
+		t.Errorf("unknown subcommand: exit %d", code)
+	}
+
 	// Wrong password: a clear error, exit 2 (configuration).
 	bad := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", freePort(t), "--status-listen", "off")
 	bad.Env = append(os.Environ(), "ESGATE_KEYSTORE_PASS=wrong")

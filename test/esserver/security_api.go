@@ -188,17 +188,17 @@ func parseTimeValue(v string) (time.Duration, error) {
 			var x int64
 			for _, c := range n {
 				if c < '0' || c > '9' {
-					return 0, errNoFault
+					return 0, errBadTimeValue
 				}
 				x = x*10 + int64(c-'0')
 			}
 			if n == "" {
-				return 0, errNoFault
+				return 0, errBadTimeValue
 			}
 			return time.Duration(x) * u.d, nil
 		}
 	}
-	return 0, errNoFault
+	return 0, errBadTimeValue
 }
 
 func (s *Server) getAPIKeys(w http.ResponseWriter, r *http.Request, p *principal) {

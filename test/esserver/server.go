@@ -541,4 +541,4 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 	return true
 }
 
-var errNoFault = errors.New("no fault")
+var errBadTimeValue = errors.New("not a time value")
