@@ -67,7 +67,7 @@ type Route struct {
 
 	ConnectTimeout    Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
 	HandshakeTimeout  Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
-	Timeout           Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, as Logstash's timeout (default 60s)"`
+	Timeout           Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)"`
 	PoolMaxPerRoute   int      `yaml:"pool_max_per_route" help:"keep-alive connections kept per upstream host (default 100)"`
 	PoolIdleTimeout   Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
 	ResurrectDelay    Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`

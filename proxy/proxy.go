@@ -38,7 +38,8 @@ type Options struct {
 	// HandshakeTimeout bounds the TLS handshake (default 10s).
 	HandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers after the
-	// request is written (default 60s, Logstash's timeout).
+	// request is written, and any write of the request that makes no
+	// progress (default 60s, Logstash's timeout).
 	ResponseHeaderTimeout time.Duration
 	// MaxIdlePerHost is the keep-alive pool size per host (default 100).
 	MaxIdlePerHost int
@@ -73,7 +74,7 @@ type Proxy struct {
 	name      string
 	log       *slog.Logger
 	pool      *pool
-	transport *http.Transport
+	client    *upstreamClient
 	rp        *httputil.ReverseProxy
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -113,20 +114,13 @@ func New(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log, pool: newPool(opts.Upstreams)}
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
-	p.transport = &http.Transport{
-		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return p.dialTLS(ctx, dialer, network, addr)
+	p.client = &upstreamClient{
+		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			return p.dialTLS(ctx, dialer, "tcp", addr)
 		},
-		MaxIdleConns:          0, // bounded per host below
-		MaxIdleConnsPerHost:   opts.MaxIdlePerHost,
-		IdleConnTimeout:       opts.IdleTimeout,
-		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
-		// Transparent: never add Accept-Encoding or decompress.
-		DisableCompression: true,
-		ForceAttemptHTTP2:  false,
-		// Bulk bodies are large; bigger buffers mean fewer, fuller TLS records.
-		WriteBufferSize: 64 << 10,
-		ReadBufferSize:  64 << 10,
+		maxIdle:       opts.MaxIdlePerHost,
+		idleTimeout:   opts.IdleTimeout,
+		headerTimeout: opts.ResponseHeaderTimeout,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
@@ -156,13 +150,13 @@ func (p *Proxy) Close() {
 			p.cancel()
 		}
 		p.wg.Wait()
-		p.transport.CloseIdleConnections()
+		p.client.closeForever()
 	})
 }
 
 // CloseIdleConnections drops pooled connections so that new ones pick up
 // reloaded trust material.
-func (p *Proxy) CloseIdleConnections() { p.transport.CloseIdleConnections() }
+func (p *Proxy) CloseIdleConnections() { p.client.closeIdle(time.Time{}) }
 
 // Hosts returns the route's upstreams and their state.
 func (p *Proxy) Hosts() []*Upstream { return p.pool.hosts }
@@ -225,7 +219,7 @@ func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string
 		return nil, &DialError{Addr: addr, Err: err, TLS: true}
 	}
 	cc.start()
-	return upstreamConn{Conn: conn, raw: cc}, nil
+	return upstreamConn{Conn: conn, raw: cc, stall: p.opts.ResponseHeaderTimeout}, nil
 }
 
 // coalescingConn gathers the TLS records of one write into one syscall.
@@ -290,14 +284,21 @@ func (c *coalescingConn) Close() error {
 // io.Copy(conn, io.LimitReader(body, n)); neither side offers WriteTo or
 // ReadFrom, so without this every request allocated a fresh 32 KiB buffer
 // (70% of esgate's allocations in BenchmarkForwardBulk). Embedding keeps
-// ConnectionState, which the transport uses to fill Response.TLS.
+// ConnectionState, which esgate check reads from the connection.
 type upstreamConn struct {
 	*tls.Conn
 	raw *coalescingConn
+	// stall, if set, fails a write that makes no progress for this long:
+	// a host that stopped reading the body (having answered early, say)
+	// without closing the connection.
+	stall time.Duration
 }
 
 // Write encrypts p and sends all its records in one syscall.
 func (c upstreamConn) Write(p []byte) (int, error) {
+	if c.stall > 0 {
+		c.raw.SetWriteDeadline(time.Now().Add(c.stall))
+	}
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.flush(); err == nil {
 		err = ferr
@@ -360,7 +361,7 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		req.URL = &u
 		h.inflight.Add(1)
 		sent := time.Now()
-		res, err := p.transport.RoundTrip(p.traced(req, h.URL.Host))
+		res, err := p.client.RoundTrip(p.traced(req, h.URL.Host))
 		h.inflight.Add(-1)
 		if info := infoFrom(req.Context()); info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)
@@ -411,13 +412,22 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 type trackedBody struct {
 	rc   io.ReadCloser
 	read atomic.Int64
+	// readErr is the body's own failure (the client went away, or the body
+	// is over max_body_size); it is set and read by the goroutine that
+	// writes the request.
+	readErr error
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.read.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.readErr = err
+	}
 	return n, err
 }
+
+func (b *trackedBody) err() error { return b.readErr }
 
 // WriteTo copies the body with a pooled buffer. Without it the transport's
 // io.Copy into the TLS connection (which has no ReadFrom) allocates a

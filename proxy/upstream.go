@@ -112,6 +112,7 @@ func (p *Proxy) resurrect(ctx context.Context) {
 		case <-t.C:
 		}
 		p.checkReadiness(ctx)
+		p.client.closeIdle(time.Now().Add(-p.opts.IdleTimeout))
 		for _, h := range p.pool.hosts {
 			if h.Alive() {
 				continue
@@ -202,7 +203,7 @@ func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*h
 		req.Header.Set(k, v)
 	}
 	p.opts.Credential.Apply(req.Header)
-	return p.transport.RoundTrip(req)
+	return p.client.RoundTrip(req)
 }
 
 // ErrNoLiveHosts is returned when every host of a route is marked dead.

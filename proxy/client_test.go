@@ -1,0 +1,228 @@
+package proxy_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/proxy"
+)
+
+// connUpstream is a TLS upstream that counts the connections it accepted.
+type connUpstream struct {
+	*httptest.Server
+	conns atomic.Int64
+	ca    string
+}
+
+func startConnUpstream(t *testing.T, idle time.Duration, h http.HandlerFunc) *connUpstream {
+	t.Helper()
+	u := &connUpstream{ca: filepath.Join(t.TempDir(), "ca.crt")}
+	if err := os.WriteFile(u.ca, sharedCA.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := sharedCA.Issue("es", "ec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Server = httptest.NewUnstartedServer(h)
+	u.Config.IdleTimeout = idle
+	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			u.conns.Add(1)
+		}
+	}
+	u.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
+	u.StartTLS()
+	t.Cleanup(u.Close)
+	return u
+}
+
+func echoLength(w http.ResponseWriter, r *http.Request) {
+	n, _ := io.Copy(io.Discard, r.Body)
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("X-Got", strconv.FormatInt(n, 10))
+	w.Write([]byte(`{"ok":true}`))
+}
+
+// TestKeepAlive: sequential requests of every shape share one upstream
+// connection; CloseIdleConnections drops it.
+func TestKeepAlive(t *testing.T) {
+	up := startConnUpstream(t, 0, echoLength)
+	front, p := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, up.URL)
+	big := strings.Repeat("{\"index\":{}}\n{\"m\":1}\n", 20000) // 420 KB
+	for i, c := range []struct{ method, body string }{
+		{"GET", ""}, {"HEAD", ""}, {"POST", big}, {"POST", "{}\n"}, {"DELETE", ""}, {"PUT", big},
+	} {
+		res, _ := do(t, c.method, front+"/x", c.body)
+		if res.StatusCode != 200 || (c.method != "HEAD" && res.Header.Get("X-Got") != strconv.Itoa(len(c.body))) {
+			t.Fatalf("request %d (%s): status %d, upstream read %s of %d bytes", i, c.method, res.StatusCode, res.Header.Get("X-Got"), len(c.body))
+		}
+	}
+	if n := up.conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections for sequential requests; expected 1", n)
+	}
+	p.CloseIdleConnections()
+	do(t, "GET", front+"/x", "")
+	if n := up.conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections after CloseIdleConnections; expected 2", n)
+	}
+}
+
+// TestStalePooledConnection: the host closes idle connections, sooner or
+// later; the next request finds out before sending and uses a new
+// connection.
+func TestStalePooledConnection(t *testing.T) {
+	up := startConnUpstream(t, 30*time.Millisecond, echoLength)
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, up.URL)
+	body := "{\"index\":{}}\n{}\n"
+	for i, idle := range []time.Duration{0, 150 * time.Millisecond, 700 * time.Millisecond} {
+		time.Sleep(idle)
+		if res, _ := do(t, "POST", front+"/_bulk", body); res.StatusCode != 200 || res.Header.Get("X-Got") != strconv.Itoa(len(body)) {
+			t.Fatalf("POST %d, after %s idle: status %d", i, idle, res.StatusCode)
+		}
+	}
+	if n := up.conns.Load(); n != 3 {
+		t.Errorf("%d upstream connections; expected 3", n)
+	}
+}
+
+// TestHostHangsUp: the host closes a reused connection on receiving a
+// request, without answering. A bodiless GET cannot have changed anything
+// and is retried on a new connection; a bulk may have been applied, so the
+// client gets a 502 rather than a duplicate.
+func TestHostHangsUp(t *testing.T) {
+	var hangups atomic.Int64
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hangup" && hangups.Add(1)%2 == 1 {
+			io.Copy(io.Discard, r.Body)
+			c, _, _ := http.NewResponseController(w).Hijack()
+			c.Close()
+			return
+		}
+		echoLength(w, r)
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, up.URL)
+	do(t, "GET", front+"/", "")
+	if res, _ := do(t, "GET", front+"/hangup", ""); res.StatusCode != 200 {
+		t.Errorf("GET: status %d; expected 200 after a retry", res.StatusCode)
+	}
+	if res, body := do(t, "POST", front+"/hangup", "{}\n"); res.StatusCode != 502 || parseErr(t, body).Error.Type != "esgate_upstream_exception" {
+		t.Errorf("POST: status %d %s; expected 502 esgate_upstream_exception", res.StatusCode, body)
+	}
+	if n := hangups.Load(); n != 3 {
+		t.Errorf("the host saw %d hang-up requests; expected 3 (GET twice, POST once)", n)
+	}
+}
+
+// TestEarlyAnswer: the host answers and closes without reading a large
+// body (as Elasticsearch does with 413 over http.max_content_length); the
+// client gets that answer, not a 502 for the broken write.
+func TestEarlyAnswer(t *testing.T) {
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(413)
+			w.Write([]byte(`{"error":"Request Entity Too Large","status":413}`))
+			return
+		}
+		echoLength(w, r)
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), nil, up.URL)
+	res, body := do(t, "POST", front+"/_bulk", strings.Repeat("x", 16<<20))
+	if res.StatusCode != 413 || !strings.Contains(body, "Request Entity Too Large") {
+		t.Fatalf("status %d body %q; expected the host's 413", res.StatusCode, body)
+	}
+	if res, _ := do(t, "GET", front+"/", ""); res.StatusCode != 200 {
+		t.Fatalf("next request: status %d", res.StatusCode)
+	}
+}
+
+// TestAbandonedResponse: a client that hangs up in the middle of a large
+// response leaves no half-read connection in the pool.
+func TestAbandonedResponse(t *testing.T) {
+	payload := bytes.Repeat([]byte("z"), 8<<20)
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(payload)
+			return
+		}
+		echoLength(w, r)
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, up.URL)
+	res, err := http.Get(front + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(res.Body, make([]byte, 64<<10))
+	res.Body.Close() // the client transport closes the connection: esgate's request is canceled
+	time.Sleep(100 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		res, body := do(t, "POST", front+"/_bulk", "{}\n")
+		if res.StatusCode != 200 || body != `{"ok":true}` {
+			t.Fatalf("request %d after an abandoned response: %d %q", i, res.StatusCode, body)
+		}
+	}
+	if n := up.conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections; expected 2 (the abandoned one is not reused)", n)
+	}
+}
+
+// TestInformationalAnswers: a 103 before the answer is skipped.
+func TestInformationalAnswers(t *testing.T) {
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</x>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.WriteHeader(201)
+		w.Write([]byte("done"))
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), nil, up.URL)
+	if res, body := do(t, "PUT", front+"/i/_doc/1", "{}"); res.StatusCode != 201 || body != "done" {
+		t.Fatalf("status %d body %q", res.StatusCode, body)
+	}
+}
+
+// TestEarlyAnswerHostKeepsOpen: the host answers early and neither reads
+// the rest of the body nor closes. The stalled write ends after the
+// timeout and the client still gets the host's answer.
+func TestEarlyAnswerHostKeepsOpen(t *testing.T) {
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" {
+			echoLength(w, r)
+			return
+		}
+		c, brw, _ := http.NewResponseController(w).Hijack()
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":403}\r\n")
+		brw.Flush()
+		time.Sleep(3 * time.Second) // neither reading nor closing
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResponseHeaderTimeout = 300 * time.Millisecond }, up.URL)
+	start := time.Now()
+	res, body := do(t, "POST", front+"/_bulk", strings.Repeat("x", 32<<20))
+	if res.StatusCode != 403 || body != "{\"status\":403}\r\n" {
+		t.Fatalf("status %d body %q; expected the host's 403", res.StatusCode, body)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("the answer took %s; expected about the 300ms timeout", d)
+	}
+}
