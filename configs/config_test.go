@@ -112,8 +112,8 @@ var badConfigs = []struct {
 	{"no hosts", "api_key: a:b\n", nil, "hosts: required (or cloud_id): the Elasticsearch URLs to forward to, e.g. https://es01:9200"},
 	{"unknown key", "hosts: https://x\napi-key: a:b\n", nil, `config file CFG: line 2: unknown key "api-key" (did you mean "api_key"?)`},
 	{"typo", "hosts: https://x\nssl_certificate_authority: /x\n", nil, `config file CFG: line 2: unknown key "ssl_certificate_authority" (did you mean "ssl_certificate_authorities"?)`},
-	{"two auth methods", "hosts: https://x\napi_key: a:b\nuser: u\npassword: p\n", nil, "multiple authentication options are specified (user/password, api_key): set exactly one"},
-	{"pki and api key", "", []string{"--hosts", "https://x", "--api-key", "a:b", "--ssl-certificate", "c", "--ssl-key", "k"}, "multiple authentication options are specified (api_key, ssl_certificate/ssl_key (PKI)): set exactly one"},
+	{"two auth methods", "hosts: https://x\napi_key: a:b\nuser: u\npassword: p\n", nil, "multiple authentication options are specified (user/password, api_key): set exactly one (a client certificate may be added to any of them)"},
+	{"pki and two header methods", "", []string{"--hosts", "https://x", "--api-key", "a:b", "--bearer-token", "t", "--ssl-certificate", "c", "--ssl-key", "k"}, "multiple authentication options are specified (api_key, bearer_token): set exactly one (a client certificate may be added to any of them)"},
 	{"no credentials", "hosts: https://x\n", nil, "no credentials: set one of user+password, cloud_auth, api_key, bearer_token, ssl_certificate+ssl_key, or ssl_keystore_path"},
 	{"cloud_id with hosts", "hosts: https://x\ncloud_id: a:Yg==\napi_key: a:b\n", nil, "cloud_id and hosts are mutually exclusive: cloud_id already names the cluster"},
 	{"bad cloud_id", "cloud_id: 'x:!!!'\napi_key: a:b\n", nil, "cloud_id: the part after the label is not valid base64"},
@@ -143,6 +143,34 @@ var badConfigs = []struct {
 	{"routes and --listen", "routes:\n  - name: a\n", []string{"--listen", "127.0.0.1:1"}, "--listen: cannot be used when the config file defines routes; set listen in each route"},
 	{"bad log level", "hosts: https://x\napi_key: a:b\nlog_level: loud\n", nil, `log_level: want debug, info, warn or error, got "loud"`},
 	{"bad bool flag", "", []string{"--hosts", "https://x", "--api-key", "a:b", "--unsafe-listen=maybe"}, `--unsafe-listen: want true or false, got "maybe"`},
+}
+
+// TestClientCertWithHeader: a client certificate may accompany a header
+// credential (mutual TLS required by the cluster, an API key to
+// authenticate), as Logstash allows ssl_certificate beside api_key.
+func TestClientCertWithHeader(t *testing.T) {
+	ca, err := pki.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue("logstash", "ec", pki.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crt, key := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	if err := leaf.WriteFiles(crt, key, "pkcs8", ""); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadArgs([]string{"--hosts", "https://es:9200", "--api-key", "id:key",
+		"--ssl-certificate", crt, "--ssl-key", key}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Routes[0]
+	if o := r.TLSOptions(); r.AuthKind() != "api_key" || o.CertFile != crt || o.KeyFile != key {
+		t.Errorf("auth %q, client cert %q %q", r.AuthKind(), o.CertFile, o.KeyFile)
+	}
 }
 
 func TestLoadBadConfigs(t *testing.T) {

@@ -183,7 +183,10 @@ func (r *Route) validate() error {
 		return errors.New("ssl_truststore_path cannot be combined with ssl_certificate_authorities: use one of them")
 	}
 
-	// Credentials: exactly one method.
+	// Credentials: at most one header method, as Logstash's "only use one
+	// of user/password, cloud_auth or api_key". A client certificate may be
+	// added to any of them (mutual TLS, with the header authenticating) or
+	// be the credential on its own (PKI realm).
 	var methods []string
 	if r.User != "" || r.Password != "" || r.PasswordFile != "" {
 		methods = append(methods, "user/password")
@@ -197,18 +200,15 @@ func (r *Route) validate() error {
 	if r.BearerToken != "" || r.BearerTokenFile != "" {
 		methods = append(methods, "bearer_token")
 	}
-	if r.SSLCertificate != "" || r.SSLKey != "" {
-		methods = append(methods, "ssl_certificate/ssl_key (PKI)")
+	if (r.SSLCertificate == "") != (r.SSLKey == "") {
+		return errors.New("ssl_certificate and ssl_key: each needs the other")
 	}
-	if r.SSLKeystorePath != "" {
-		methods = append(methods, "ssl_keystore_path (PKI)")
-	}
-	switch len(methods) {
-	case 0:
+	clientCert := r.SSLCertificate != "" || r.SSLKeystorePath != ""
+	switch {
+	case len(methods) == 0 && !clientCert:
 		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, ssl_certificate+ssl_key, or ssl_keystore_path")
-	case 1:
-	default:
-		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one", strings.Join(methods, ", "))
+	case len(methods) > 1:
+		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one (a client certificate may be added to any of them)", strings.Join(methods, ", "))
 	}
 	if err := r.buildCredential(); err != nil {
 		return err
@@ -365,13 +365,7 @@ func (r *Route) buildCredential() error {
 			}
 			return auth.Bearer(t), nil
 		}
-	case r.SSLKeystorePath != "":
-		r.authKind = "pki"
-		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
-	default: // PKI
-		if r.SSLCertificate == "" || r.SSLKey == "" {
-			return errors.New("ssl_certificate and ssl_key: each needs the other")
-		}
+	default: // a client certificate alone: the PKI realm
 		r.authKind = "pki"
 		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
 	}

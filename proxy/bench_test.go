@@ -2,10 +2,8 @@ package proxy_test
 
 import (
 	"bytes"
-
 	"crypto/tls"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"

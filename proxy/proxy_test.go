@@ -161,6 +161,35 @@ func TestAuthModes(t *testing.T) {
 	}
 }
 
+// TestMutualTLSWithAPIKey: a cluster that requires client certificates
+// at the TLS layer gets esgate's certificate, and the API key still
+// decides who the request runs as.
+func TestMutualTLSWithAPIKey(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{RequireClientCert: true})
+	es.AddUser("logstash_internal", "s3cret-pw", "superuser")
+	_, _, key := es.CreateAPIKey("logstash_internal", "publish", 0, nil)
+	leaf, err := es.CA.Issue("logstash-host", "ec", pki.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.crt"), filepath.Join(dir, "c.key")
+	if err := leaf.WriteFiles(certFile, keyFile, "pkcs8", ""); err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := auth.ParseAPIKey(key)
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}, CertFile: certFile, KeyFile: keyFile}, auth.APIKey(enc), nil, es.URL)
+	res, body := do(t, "GET", front+"/_security/_authenticate", "")
+	if !strings.Contains(body, `"username":"logstash_internal"`) || !strings.Contains(body, `"authentication_type":"api_key"`) {
+		t.Errorf("status %d: %s; expected logstash_internal by API key", res.StatusCode, body)
+	}
+	// Without the certificate the cluster refuses the connection.
+	bare, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.APIKey(enc), nil, es.URL)
+	if res, body := do(t, "GET", bare+"/_security/_authenticate", ""); res.StatusCode != 502 || !strings.Contains(body, "certificate required") {
+		t.Errorf("without a client certificate: status %d %s; expected 502 naming the missing certificate", res.StatusCode, body)
+	}
+}
+
 // TestClientAuthorizationIsReplaced checks the header ES receives.
 func TestClientAuthorizationIsReplaced(t *testing.T) {
 	es, ca := esserver.StartT(t, esserver.Options{})

@@ -46,6 +46,10 @@ type Options struct {
 	// ProductHeaderOn401 also sends X-elastic-product on 401 answers,
 	// which ES does not do for unauthenticated requests (default false).
 	ProductHeaderOn401 bool
+	// RequireClientCert refuses TLS clients without a certificate from the
+	// CA, as xpack.security.http.ssl.client_authentication: required does
+	// (default false: optional, which is ES's default when PKI is set up).
+	RequireClientCert bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -133,9 +137,13 @@ func Start(opts Options) (*Server, error) {
 	clientCAs.AddCert(s.CA.Cert)
 	tc := leaf.TLSCertificate()
 	s.cert.Store(&tc)
+	clientAuth := tls.VerifyClientCertIfGiven
+	if opts.RequireClientCert {
+		clientAuth = tls.RequireAndVerifyClientCert
+	}
 	s.tlsCfg = &tls.Config{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
-		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientAuth:     clientAuth,
 		ClientCAs:      clientCAs,
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"http/1.1"},
