@@ -36,13 +36,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 
-# Side-by-side with nginx, haproxy, caddy, a naive Go proxy and direct (../shared/bench).
+# Side-by-side with nginx, haproxy, a naive Go proxy and direct (../shared/bench).
+# PKI=1: the sink also requires a client certificate (mutual TLS), which
+# esgate presents beside the API key. compare.sh's variables (ROUNDS,
+# DURATION, BODIES, TARGETS, ...) pass through.
 BENCH_DIR ?= ../shared/bench
+BENCH_PKI_ARGS = $(if $(filter 1,$(PKI)),--ssl-certificate {client_cert} --ssl-key {client_key})
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/
 	printf 'bench-id:bench-api-key' > $(BIN)/bench.key   # the sink's default AUTH
-	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key --log-level warn --access-log off --status-listen off" \
-		TARGETS="$${TARGETS:-direct nginx haproxy esgate}" ./compare.sh
+	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key $(BENCH_PKI_ARGS) --log-level warn --access-log off --status-listen off" \
+		TARGETS="$${TARGETS:-direct nginx haproxy goproxy esgate}" ./compare.sh
 
 clean:
 	rm -rf $(BIN)

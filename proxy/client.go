@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type upstreamClient struct {
 	// headerTimeout bounds the wait for response headers after the request
 	// was written.
 	headerTimeout time.Duration
+	// gotConn, if set, is told of each connection used: new or reused.
+	gotConn func(addr string, reused bool)
 
 	mu     sync.Mutex
 	idle   map[string][]*upConn // per host address, most recently used last
@@ -59,7 +62,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type headerTimeoutError struct{ d time.Duration }
 
 func (e headerTimeoutError) Error() string {
-	return fmt.Sprintf("timeout awaiting response headers after %s", e.d)
+	return fmt.Sprintf("no response headers within %s: Elasticsearch is slow or stuck; raise timeout if such requests are expected", e.d)
 }
 func (headerTimeoutError) Timeout() bool   { return true }
 func (headerTimeoutError) Temporary() bool { return true }
@@ -72,6 +75,9 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		pc, err := t.get(ctx, addr)
 		if err != nil {
 			return nil, err
+		}
+		if t.gotConn != nil {
+			t.gotConn(addr, pc.reused)
 		}
 		if trace != nil && trace.GotConn != nil {
 			trace.GotConn(httptrace.GotConnInfo{Conn: pc.conn, Reused: pc.reused, WasIdle: pc.reused,
@@ -116,11 +122,14 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 				return fail(berr, false)
 			}
 		}
+		if ctx.Err() != nil { // the client went away mid-body
+			return fail(werr, false)
+		}
 		// The host may have answered early (413, 401) and closed; its
 		// answer is then still in the socket, and it is the one to give.
 		pc.conn.SetReadDeadline(time.Now().Add(time.Second))
 		if res, err := http.ReadResponse(pc.br, req); err == nil {
-			pc.conn.SetReadDeadline(time.Time{})
+			clearReadDeadline(ctx, pc)
 			return t.wrapBody(ctx, pc, req, res, stop, false), false, nil
 		}
 		return fail(fmt.Errorf("writing request: %w", werr), body == nil || body.read.Load() == 0)
@@ -138,10 +147,7 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 		// precede the real one.
 	}
 	if t.headerTimeout > 0 {
-		pc.conn.SetReadDeadline(time.Time{})
-		if ctx.Err() != nil { // a cancel racing with the reset above
-			pc.conn.SetDeadline(aLongTimeAgo)
-		}
+		clearReadDeadline(ctx, pc)
 	}
 	if err != nil {
 		var ne net.Error
@@ -159,10 +165,16 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 	return t.wrapBody(ctx, pc, req, res, stop, reuse), false, nil
 }
 
-func isConnReset(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "read"
+// clearReadDeadline lifts a read deadline for the body, unless the
+// request was canceled meanwhile (its AfterFunc's deadline must stay).
+func clearReadDeadline(ctx context.Context, pc *upConn) {
+	pc.conn.SetReadDeadline(time.Time{})
+	if ctx.Err() != nil {
+		pc.conn.SetDeadline(aLongTimeAgo)
+	}
 }
+
+func isConnReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
 // wrapBody returns res with a body that gives pc back to the pool once it
 // was read to the end (or closes pc when it was not).

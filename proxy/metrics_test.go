@@ -65,8 +65,10 @@ esgate_requests_total{code="429",endpoint="bulk",method="POST",route="prod"} 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "esgate_bulk_items_total", "esgate_bulk_events_total", "esgate_requests_total"); err != nil {
 		t.Error(err)
 	}
-	if n := series(reg, "esgate_upstream_connections_total"); n == 0 {
-		t.Error("no connection metrics")
+	// Four sequential bulks (plus any readiness probes) on one pooled
+	// connection: one new, the rest reused.
+	if n, r := connUses(reg, "new"), connUses(reg, "reused"); n != 1 || r < 3 {
+		t.Errorf("upstream connections: %v new, %v reused; expected 1 new and at least 3 reused", n, r)
 	}
 	// The access log: one JSON line per request, no credential, no query.
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
@@ -105,12 +107,21 @@ esgate_upstream_auth_failures_total{code="401",reason="api_key_invalidated",rout
 }
 
 // series counts the series of a metric family in reg.
-func series(reg *prometheus.Registry, name string) int {
+// connUses sums esgate_upstream_connections_total for one state.
+func connUses(reg *prometheus.Registry, state string) float64 {
 	mfs, _ := reg.Gather()
+	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return len(mf.Metric)
+		if mf.GetName() != "esgate_upstream_connections_total" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "state" && l.GetValue() == state {
+					sum += m.GetCounter().GetValue()
+				}
+			}
 		}
 	}
-	return 0
+	return sum
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,16 +131,6 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 		}
 		alog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}
-}
-
-// traced adds connection-reuse accounting to an upstream attempt.
-func (p *Proxy) traced(req *http.Request, host string) *http.Request {
-	m := p.opts.Metrics
-	if m == nil {
-		return req
-	}
-	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { m.Conn(host, i.Reused) }}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 }
 
 // afterResponse inspects an upstream answer: auth failures, bulk items.

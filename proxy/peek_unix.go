@@ -14,24 +14,40 @@ import (
 // neither consumes nor waits.
 func hasInput(c net.Conn) bool {
 	uc, ok := c.(upstreamConn)
-	if !ok {
+	if !ok || uc.raw.sys == nil {
 		return false
 	}
-	sc, ok := uc.raw.Conn.(syscall.Conn)
+	p := &uc.raw.peek
+	if err := uc.raw.sys.Read(p.fn); err != nil {
+		return true
+	}
+	return p.input
+}
+
+// peeker is a connection's probe, built once so that probing allocates
+// nothing.
+type peeker struct {
+	fn    func(fd uintptr) bool
+	buf   [1]byte
+	input bool
+}
+
+// initPeek prepares the probe of a freshly dialed TCP connection.
+func (c *coalescingConn) initPeek() {
+	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return
+	}
+	p := &c.peek
+	p.fn = func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// n == 0 with no error is the host's FIN.
+		p.input = n > 0 || (n == 0 && err == nil) || (err != nil && !errors.Is(err, syscall.EAGAIN))
 		return true
 	}
-	input := false
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// n == 0 with no error is the host's FIN.
-		input = n > 0 || (n == 0 && rerr == nil) || (rerr != nil && !errors.Is(rerr, syscall.EAGAIN))
-		return true
-	})
-	return input || err != nil
+	c.sys = rc
 }

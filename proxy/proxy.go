@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/esgate/esgate/auth"
@@ -121,6 +122,7 @@ func New(opts Options) (*Proxy, error) {
 		maxIdle:       opts.MaxIdlePerHost,
 		idleTimeout:   opts.IdleTimeout,
 		headerTimeout: opts.ResponseHeaderTimeout,
+		gotConn:       opts.Metrics.Conn, // nil-safe
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
@@ -211,6 +213,7 @@ func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string
 	}
 	cfg := p.opts.TLS.Current().ClientConfig(certs.HostOnly(addr))
 	cc := &coalescingConn{Conn: raw}
+	cc.initPeek()
 	conn := tls.Client(cc, cfg)
 	hctx, cancel := context.WithTimeout(ctx, p.opts.HandshakeTimeout)
 	defer cancel()
@@ -233,6 +236,9 @@ type coalescingConn struct {
 	mu  sync.Mutex
 	on  bool
 	buf []byte
+	// sys and peek probe an idle connection for input (peek_unix.go).
+	sys  syscall.RawConn
+	peek peeker
 }
 
 func (c *coalescingConn) start() {
@@ -361,7 +367,7 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		req.URL = &u
 		h.inflight.Add(1)
 		sent := time.Now()
-		res, err := p.client.RoundTrip(p.traced(req, h.URL.Host))
+		res, err := p.client.RoundTrip(req)
 		h.inflight.Add(-1)
 		if info := infoFrom(req.Context()); info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)

@@ -43,11 +43,20 @@ func main() {
 	}
 }
 
-func demo(bin string, events int) error {
+func demo(bin string, events int) (err error) {
 	dir, err := os.MkdirTemp("", "esgate-demo-")
 	if err != nil {
 		return err
 	}
+	// The directory holds the demo's secrets: removed after a run that
+	// worked, kept (0700) with esgate's log when it did not.
+	defer func() {
+		if err == nil {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Fprintf(os.Stderr, "demo files and esgate's log kept in %s\n", dir)
+		}
+	}()
 	fmt.Println("esgate demo: Logstash-style traffic through esgate into a secured Elasticsearch")
 	fmt.Println()
 
