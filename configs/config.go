@@ -31,7 +31,7 @@ type Route struct {
 	BearerToken     string `yaml:"bearer_token" help:"Bearer token (service-account token)" secret:"1"`
 	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token"`
 
-	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate for PKI authentication"`
+	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate: PKI authentication on its own, or mutual TLS beside a header credential"`
 	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8)"`
 	SSLKeyPassphrase string `yaml:"ssl_key_passphrase" help:"passphrase of an encrypted ssl_key" secret:"1"`
 

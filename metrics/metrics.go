@@ -167,6 +167,17 @@ func (r *Route) HostUp(host string, up bool) {
 	r.m.hostUp.WithLabelValues(r.name, host).Set(v)
 }
 
+// ForgetHost drops the series of a host removed from the route.
+func (r *Route) ForgetHost(host string) {
+	if r == nil {
+		return
+	}
+	l := prometheus.Labels{"route": r.name, "host": host}
+	r.m.hostUp.DeletePartialMatch(l)
+	r.m.conns.DeletePartialMatch(l)
+	r.m.tlsFailures.DeletePartialMatch(l)
+}
+
 // TLSFailure counts a failed handshake.
 func (r *Route) TLSFailure(host, reason string) {
 	if r != nil {

@@ -314,6 +314,17 @@ func (t *upstreamClient) closeIdle(cutoff time.Time) {
 	}
 }
 
+// closeIdleTo closes the pooled connections to one host address.
+func (t *upstreamClient) closeIdleTo(addr string) {
+	t.mu.Lock()
+	drop := t.idle[addr]
+	delete(t.idle, addr)
+	t.mu.Unlock()
+	for _, pc := range drop {
+		pc.close()
+	}
+}
+
 func (t *upstreamClient) closeForever() {
 	t.mu.Lock()
 	t.closed = true

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -224,5 +225,33 @@ func TestEarlyAnswerHostKeepsOpen(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2500*time.Millisecond {
 		t.Errorf("the answer took %s; expected about the 300ms timeout", d)
+	}
+}
+
+// TestSetUpstreams: a reload moves traffic to the new hosts at once; a
+// host that stays keeps its state (the same Upstream).
+func TestSetUpstreams(t *testing.T) {
+	a := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("a")) })
+	b := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("b")) })
+	front, p := sandwich(t, certs.Options{CAFiles: []string{a.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, a.URL)
+	if _, body := do(t, "GET", front+"/", ""); body != "a" {
+		t.Fatalf("before: %q", body)
+	}
+	ua, _ := url.Parse(a.URL)
+	ub, _ := url.Parse(b.URL)
+	added, removed := p.SetUpstreams([]*url.URL{ub})
+	if len(added) != 1 || added[0] != ub.Host || len(removed) != 1 || removed[0] != ua.Host {
+		t.Errorf("added %v removed %v", added, removed)
+	}
+	for i := 0; i < 3; i++ {
+		if _, body := do(t, "GET", front+"/", ""); body != "b" {
+			t.Fatalf("after: %q", body)
+		}
+	}
+	kept := p.Hosts()[0]
+	p.SetUpstreams([]*url.URL{ua, ub})
+	if h := p.Hosts(); len(h) != 2 || h[1] != kept {
+		t.Errorf("hosts %v: the kept host lost its state", h)
 	}
 }

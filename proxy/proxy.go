@@ -74,9 +74,10 @@ type Proxy struct {
 	opts      Options
 	name      string
 	log       *slog.Logger
-	pool      *pool
+	pool      atomic.Pointer[pool] // swapped by SetUpstreams
 	client    *upstreamClient
 	rp        *httputil.ReverseProxy
+	hostsMu   sync.Mutex // serializes SetUpstreams
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -113,7 +114,8 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log, pool: newPool(opts.Upstreams)}
+	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log}
+	p.pool.Store(newPool(opts.Upstreams))
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	p.client = &upstreamClient{
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
@@ -161,7 +163,31 @@ func (p *Proxy) Close() {
 func (p *Proxy) CloseIdleConnections() { p.client.closeIdle(time.Time{}) }
 
 // Hosts returns the route's upstreams and their state.
-func (p *Proxy) Hosts() []*Upstream { return p.pool.hosts }
+func (p *Proxy) Hosts() []*Upstream { return p.pool.Load().hosts }
+
+// SetUpstreams replaces the route's hosts, as a reload does. Hosts that
+// stay keep their state; new ones start in rotation; requests in flight to
+// a removed host finish there, and its pooled connections are closed. It
+// returns the hosts added and removed (host:port).
+func (p *Proxy) SetUpstreams(urls []*url.URL) (added, removed []string) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	p.hostsMu.Lock()
+	defer p.hostsMu.Unlock()
+	np, add, rm := p.pool.Load().withHosts(urls)
+	p.pool.Store(np)
+	for _, h := range add {
+		p.opts.Metrics.HostUp(h.URL.Host, true)
+		added = append(added, h.URL.Host)
+	}
+	for _, h := range rm {
+		p.opts.Metrics.ForgetHost(h.URL.Host)
+		p.client.closeIdleTo(h.URL.Host)
+		removed = append(removed, h.URL.Host)
+	}
+	return added, removed
+}
 
 // Transport returns the round tripper that forwards to the route's live
 // hosts with its TLS material but without adding credentials; a request's
@@ -350,7 +376,7 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	var lastErr error
 	retried401 := false
 	for {
-		h := p.pool.pick(tried)
+		h := p.pool.Load().pick(tried)
 		if h == nil {
 			if lastErr != nil {
 				return nil, lastErr

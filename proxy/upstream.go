@@ -64,6 +64,33 @@ func newPool(urls []*url.URL) *pool {
 	return p
 }
 
+// withHosts returns a pool for urls that keeps the Upstream (and so the
+// liveness and load) of every host already in p; new hosts start alive.
+func (p *pool) withHosts(urls []*url.URL) (np *pool, added, removed []*Upstream) {
+	old := make(map[string]*Upstream, len(p.hosts))
+	for _, h := range p.hosts {
+		old[h.URL.String()] = h
+	}
+	np = &pool{}
+	for _, u := range urls {
+		h, ok := old[u.String()]
+		if ok {
+			delete(old, u.String())
+		} else {
+			h = &Upstream{URL: u}
+			h.alive.Store(true)
+			added = append(added, h)
+		}
+		np.hosts = append(np.hosts, h)
+	}
+	for _, h := range p.hosts {
+		if _, gone := old[h.URL.String()]; gone {
+			removed = append(removed, h)
+		}
+	}
+	return np, added, removed
+}
+
 // pick returns the least busy live host not in tried, or nil.
 func (p *pool) pick(tried []*Upstream) *Upstream {
 	n := uint64(len(p.hosts))
@@ -113,7 +140,7 @@ func (p *Proxy) resurrect(ctx context.Context) {
 		}
 		p.checkReadiness(ctx)
 		p.client.closeIdle(time.Now().Add(-p.opts.IdleTimeout))
-		for _, h := range p.pool.hosts {
+		for _, h := range p.pool.Load().hosts {
 			if h.Alive() {
 				continue
 			}
@@ -138,7 +165,7 @@ func (p *Proxy) checkReadiness(ctx context.Context) {
 	if !p.authFailing.Load() && time.Since(time.Unix(0, p.lastOK.Load())) < p.opts.ResurrectDelay {
 		return
 	}
-	h := p.pool.pick(nil)
+	h := p.pool.Load().pick(nil)
 	if h == nil {
 		return
 	}
@@ -162,7 +189,7 @@ func (p *Proxy) checkReadiness(ctx context.Context) {
 // credential, and if not, why.
 func (p *Proxy) Ready() (bool, string) {
 	live := 0
-	for _, h := range p.pool.hosts {
+	for _, h := range p.pool.Load().hosts {
 		if h.Alive() {
 			live++
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +30,10 @@ import (
 
 // route is one running route: its reloadable material, proxy and server.
 type route struct {
-	cfg    *configs.Route
+	cfg *configs.Route
+	// built is the configuration the route's components were built from;
+	// settings a reload cannot apply are compared against it.
+	built  *configs.Route
 	tls    *certs.Source
 	cred   *auth.Source
 	proxy  *proxy.Proxy
@@ -155,7 +159,7 @@ func buildRoute(r *configs.Route, log *slog.Logger, obs ...observability) (*rout
 	for _, u := range r.Upstreams() {
 		mr.HostUp(u.Host, true)
 	}
-	return &route{cfg: r, tls: tlsSrc, cred: cred, proxy: p, keys: mgr, m: mr}, nil
+	return &route{cfg: r, built: r, tls: tlsSrc, cred: cred, proxy: p, keys: mgr, m: mr}, nil
 }
 
 // reload re-reads the route's files; on failure the old material stays.
@@ -301,8 +305,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 		for i, rt := range routes {
 			nr := &ncfg.Routes[i]
-			if why := restartNeeded(rt.cfg, nr); why != "" {
-				log.Warn(why+" changed: restart esgate to apply it; reloading the route's files only", "route", rt.cfg.Name)
+			if key := routeIdentityChanged(rt.built, nr); key != "" {
+				log.Warn(key+" changed: restart esgate to apply it; reloading the route's files only", "route", rt.cfg.Name)
 				rt.reloadAndLog(log, "config changed", cfg.ExpiryWarning.D())
 				continue
 			}
@@ -318,10 +322,17 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 			}
 			rt.m.Reload(true)
 			rt.exportExpiry()
+			added, removed := rt.proxy.SetUpstreams(nr.Upstreams())
 			rt.cfg = nr
 			rt.digest = filesDigest(nr.Files())
 			rt.proxy.CloseIdleConnections()
-			log.Info("reloaded", "route", rt.cfg.Name, "trigger", why)
+			log.Info("reloaded", "route", rt.cfg.Name, "trigger", why, "auth", nr.AuthKind())
+			if len(added)+len(removed) > 0 {
+				log.Info("hosts changed", "route", rt.cfg.Name, "added", added, "removed", removed)
+			}
+			if keys := restartNeeded(rt.built, nr); len(keys) > 0 {
+				log.Warn("settings changed that apply only at start: restart esgate to apply them", "route", rt.cfg.Name, "keys", keys)
+			}
 			rt.tls.Current().LogExpiry(log, rt.cfg.Name, cfg.ExpiryWarning.D())
 		}
 	}
@@ -387,17 +398,45 @@ loop:
 	return runErr
 }
 
-// restartNeeded names what changed in a route that a reload cannot apply.
-func restartNeeded(old, nr *configs.Route) string {
+// routeIdentityChanged names what makes a reloaded route a different one
+// (its name, address or the API key manager), or returns "".
+func routeIdentityChanged(old, nr *configs.Route) string {
 	switch {
 	case old.Name != nr.Name:
 		return "the route name"
-	case old.Listen != nr.Listen:
+	case old.Listen != nr.Listen || old.UnsafeListen != nr.UnsafeListen:
 		return "listen"
-	case fmt.Sprint(old.Upstreams()) != fmt.Sprint(nr.Upstreams()):
-		return "hosts"
-	case old.AuthKind() != nr.AuthKind() || old.APIKeyManagement != nr.APIKeyManagement:
-		return "the authentication method"
+	case old.APIKeyManagement != nr.APIKeyManagement:
+		return "api_key_management"
 	}
 	return ""
+}
+
+// restartNeeded lists the keys of a route that differ from what it was
+// built with and that a reload cannot apply. Trust, certificates,
+// credentials (of any method) and hosts reload; these are set at start.
+func restartNeeded(built, nr *configs.Route) []string {
+	var keys []string
+	diff := func(key string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			keys = append(keys, key)
+		}
+	}
+	diff("custom_headers", built.CustomHeaders, nr.CustomHeaders)
+	diff("connect_timeout", built.ConnectTimeout, nr.ConnectTimeout)
+	diff("ssl_handshake_timeout", built.HandshakeTimeout, nr.HandshakeTimeout)
+	diff("timeout", built.Timeout, nr.Timeout)
+	diff("pool_max_per_route", built.PoolMaxPerRoute, nr.PoolMaxPerRoute)
+	diff("pool_idle_timeout", built.PoolIdleTimeout, nr.PoolIdleTimeout)
+	diff("resurrect_delay", built.ResurrectDelay, nr.ResurrectDelay)
+	diff("healthcheck_path", built.HealthcheckPath, nr.HealthcheckPath)
+	diff("max_body_size", built.MaxBodySize, nr.MaxBodySize)
+	diff("client_idle_timeout", built.ClientIdleTimeout, nr.ClientIdleTimeout)
+	if built.APIKeyManagement {
+		diff("api_key_name", built.APIKeyName, nr.APIKeyName)
+		diff("api_key_expiration", built.APIKeyExpiration, nr.APIKeyExpiration)
+		diff("api_key_renew_after", built.APIKeyRenewAfter, nr.APIKeyRenewAfter)
+		diff("api_key_invalidate_delay", built.APIKeyInvalidateDelay, nr.APIKeyInvalidateDelay)
+	}
+	return keys
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -285,5 +286,56 @@ func TestKubernetesSecretSymlinkSwap(t *testing.T) {
 	waitLog(t, p, `trigger="files changed"`)
 	if !strings.Contains(whoami(), id2) {
 		t.Error("not using the key after the symlink swap")
+	}
+}
+
+// TestReloadHostsAndAuthMethod: SIGHUP applies a config whose hosts moved
+// to another cluster and whose credential changed method (API key to
+// user/password); a setting that applies only at start is named in a
+// warning instead of being silently ignored.
+func TestReloadHostsAndAuthMethod(t *testing.T) {
+	a, ca := esserver.StartT(t, esserver.Options{NodeName: "node-a"})
+	b, err := esserver.Start(esserver.Options{NodeName: "node-b", CA: a.CA, ElasticPassword: "b-pass"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var sawB atomic.Int64
+	var hdr atomic.Value
+	b.OnRequest(func(r *http.Request) { sawB.Add(1); hdr.Store(r.Header.Get("X-Opaque-Id")) })
+	_, _, key := a.CreateAPIKey("elastic", "on-a", 0, nil)
+	cfg := filepath.Join(t.TempDir(), "esgate.yml")
+	writeFile(t, cfg, fmt.Sprintf("hosts: [%q]\nssl_certificate_authorities: [%q]\napi_key: %q\n", a.URL, ca, key))
+	p := startEsgate(t, []string{key, "b-pass"}, "--config", cfg)
+	who := func() string {
+		t.Helper()
+		res, err := http.Get(p.URL + "/_security/_authenticate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var v struct {
+			Username string `json:"username"`
+			Type     string `json:"authentication_type"`
+		}
+		json.NewDecoder(res.Body).Decode(&v)
+		return v.Username + "/" + v.Type
+	}
+	if g := who(); g != "elastic/api_key" {
+		t.Fatalf("before reload: %s", g)
+	}
+	writeFile(t, cfg, fmt.Sprintf("hosts: [%q]\nssl_certificate_authorities: [%q]\nuser: elastic\npassword: b-pass\ncustom_headers: {X-Opaque-Id: new}\n", b.URL, ca))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, "msg=\"hosts changed\"")
+	if g := who(); g != "elastic/realm" || sawB.Load() == 0 {
+		t.Fatalf("after reload: %s, %d requests at the new host", g, sawB.Load())
+	}
+	waitLog(t, p, "keys=[custom_headers]")
+	if h, _ := hdr.Load().(string); h != "" {
+		t.Errorf("custom_headers applied without a restart (%q) although esgate says it needs one", h)
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "removed=["+strings.TrimPrefix(a.URL, "https://")+"]") || !strings.Contains(out, "added=["+strings.TrimPrefix(b.URL, "https://")+"]") {
+		t.Errorf("the log does not name the hosts added and removed:\n%s", out)
 	}
 }
