@@ -48,13 +48,17 @@ func demo(bin string, events int) (err error) {
 	if err != nil {
 		return err
 	}
-	// The directory holds the demo's secrets: removed after a run that
-	// worked, kept (0700) with esgate's log when it did not.
+	// The directory (0700) holds the demo's secrets: after a run that
+	// worked only esgate's log and the CA stay; after a failure everything
+	// stays for a look.
+	var secretFiles []string
 	defer func() {
-		if err == nil {
-			os.RemoveAll(dir)
-		} else {
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "demo files and esgate's log kept in %s\n", dir)
+			return
+		}
+		for _, f := range secretFiles {
+			os.Remove(f)
 		}
 	}()
 	fmt.Println("esgate demo: Logstash-style traffic through esgate into a secured Elasticsearch")
@@ -75,10 +79,12 @@ func demo(bin string, events int) (err error) {
 	// Provision what Logstash needs with esgate bootstrap, as an operator
 	// would; the admin password comes from a file, not the command line.
 	pwFile := filepath.Join(dir, "elastic_password")
+	secretFiles = append(secretFiles, pwFile)
 	if err := os.WriteFile(pwFile, []byte("changeme\n"), 0o600); err != nil {
 		return err
 	}
 	secretsFile := filepath.Join(dir, "esgate.secrets")
+	secretFiles = append(secretFiles, secretsFile)
 	bargs := []string{"bootstrap", "--hosts", es.URL, "--ssl-certificate-authorities", caFile, "--user", "elastic",
 		"--password-file", pwFile, "--secrets-file", secretsFile, "--hostname", "demo"}
 	fmt.Printf("2. %s %s\n", bin, strings.Join(bargs, " "))
@@ -96,6 +102,7 @@ func demo(bin string, events int) (err error) {
 	}
 	key := secrets.APIKeys["publish"]
 	keyFile := filepath.Join(dir, "publish_api_key")
+	secretFiles = append(secretFiles, keyFile)
 	if err := os.WriteFile(keyFile, []byte(key.Encoded+"\n"), 0o600); err != nil {
 		return err
 	}
