@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseCloudID -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
+	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
 
 # Side-by-side with nginx, haproxy, a naive Go proxy and direct (../shared/bench).
 # PKI=1: the sink also requires a client certificate (mutual TLS), which

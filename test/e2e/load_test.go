@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	loadgen "github.com/esgate/esgate/load"
 	"github.com/esgate/esgate/test/esserver"
@@ -84,5 +86,39 @@ func TestLoadOpenLoopAndDirect(t *testing.T) {
 		"--file", file, "--batch-size", "3", "--events", "30", "--index", "logstash-replay", "--verify", "--gzip", "0")
 	if code != 0 || r == nil || r.Events != 30 || !r.Verified.OK {
 		t.Fatalf("replay exit %d: %s", code, out)
+	}
+}
+
+// TestStandaloneServerFaults: the standalone test server's -fault flag
+// makes `esgate load` see per-item 429s, counted apart from other errors,
+// and --verify still balances.
+func TestStandaloneServerFaults(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "estestserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/esgate/esgate/test/cmd/estestserver").CombinedOutput(); err != nil {
+		t.Fatalf("building estestserver: %v\n%s", err, out)
+	}
+	addr := freePort(t)
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	srv := exec.Command(bin, "-addr", addr, "-ca-out", ca, "-fault", "path=_bulk,item_status=429,item_every=4")
+	var out syncBuffer
+	srv.Stdout, srv.Stderr = &out, &out
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "faults injected: 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("estestserver did not start: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r, o, code := runLoad(t, "--target", "https://"+addr, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme",
+		"--events", "400", "--batch-size", "100", "--clients", "1", "--verify", "--index", "logstash-faults")
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d: %s", code, o)
+	}
+	if r.Rejected429 != 100 || r.Events != 300 || r.Verified == nil || !r.Verified.OK || r.Verified.After != 300 {
+		t.Errorf("rejected %d, events %d, verified %+v; expected 100 rejected and 300 verified", r.Rejected429, r.Events, r.Verified)
 	}
 }

@@ -1,6 +1,12 @@
 // Command estestserver runs esgate's Elasticsearch 8-compatible test server
 // standalone: it generates a CA like ES 8, prints its SHA-256 fingerprint,
 // writes the CA PEM, and serves until SIGINT/SIGTERM.
+//
+// -fault injects misbehaviour for load and retry tests, e.g.
+//
+//	estestserver -fault path=_bulk,item_status=429,item_every=20   # every 20th bulk item rejected
+//	estestserver -fault path=_bulk,status=429,count=5              # 5 bulks rejected whole
+//	estestserver -fault delay=2s                                   # every request 2 s slow
 package main
 
 import (
@@ -18,11 +24,23 @@ func main() {
 	ver := flag.String("version", "8.15.3", "Elasticsearch version to report (below 8.15: old WWW-Authenticate format)")
 	pw := flag.String("elastic-password", "changeme", "password of the built-in elastic superuser")
 	caOut := flag.String("ca-out", "http_ca.crt", "where to write the CA certificate PEM")
+	requireCert := flag.Bool("require-client-cert", false, "refuse TLS clients without a certificate from the CA (client_authentication: required)")
+	var faults []esserver.Fault
+	flag.Func("fault", "inject a fault, repeatable: key=value pairs of path, count, delay, status, close_mid_response, item_status, item_every", func(spec string) error {
+		f, err := esserver.ParseFault(spec)
+		if err == nil {
+			faults = append(faults, f)
+		}
+		return err
+	})
 	flag.Parse()
-	s, err := esserver.Start(esserver.Options{Addr: *addr, Version: *ver, ElasticPassword: *pw})
+	s, err := esserver.Start(esserver.Options{Addr: *addr, Version: *ver, ElasticPassword: *pw, RequireClientCert: *requireCert})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
+	}
+	for _, f := range faults {
+		s.AddFault(f)
 	}
 	if err := s.WriteCA(*caOut); err != nil {
 		fmt.Fprintln(os.Stderr, "error: writing CA:", err)
@@ -30,6 +48,9 @@ func main() {
 	}
 	fmt.Printf("Elasticsearch-compatible test server %s on %s\n", *ver, s.URL)
 	fmt.Printf("CA certificate: %s\nCA SHA-256 fingerprint: %s\nsuperuser: elastic / %s\n", *caOut, s.CAFingerprint(), *pw)
+	if len(faults) > 0 {
+		fmt.Printf("faults injected: %d\n", len(faults))
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
