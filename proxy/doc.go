@@ -1,9 +1,11 @@
 // Package proxy owns esgate's HTTP plumbing: a handler that forwards each
 // plain-HTTP request from a local client to one of a route's Elasticsearch
 // hosts over HTTPS with the route's credential, streaming bodies both ways;
-// the pool of hosts with failover and background health checks; the
-// Elasticsearch-style JSON errors esgate answers with when it cannot get an
-// answer; and the listeners (TCP, unix socket) it serves on.
+// the HTTP/1.1 client that does so over keep-alive TLS connections; the
+// pool of hosts with failover, background health checks and host lists
+// swapped on reload; the Elasticsearch-style JSON errors esgate answers
+// with when it cannot get an answer; and the listeners (TCP, unix socket)
+// it serves on.
 //
 // Where trust and client certificates come from is package certs; which
 // header carries the credential is package auth.
