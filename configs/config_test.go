@@ -137,6 +137,8 @@ var badConfigs = []struct {
 	{"list for scalar", "hosts: https://x\napi_key: [a, b]\n", nil, "config file CFG: line 2: api_key: want a single value, not a list"},
 	{"key only without cert", "hosts: https://x\nssl_key: k.pem\n", nil, "ssl_certificate and ssl_key: each needs the other"},
 	{"authorization header", "hosts: https://x\napi_key: a:b\ncustom_headers:\n  Authorization: x\n", nil, "custom_headers: Authorization cannot be set here"},
+	{"bad header name", "hosts: https://x\napi_key: a:b\ncustom_headers:\n  \"X Opaque\": x\n", nil, "custom_headers: \"X Opaque\" is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
+	{"header value with a line break", "hosts: https://x\napi_key: a:b\ncustom_headers:\n  X-Opaque-Id: \"a\\r\\nHost: evil\"\n", nil, "custom_headers: the value of X-Opaque-Id holds a control character (such as a line break)"},
 	{"routes: duplicate listen", "api_key: a:b\nhosts: https://x\nroutes:\n  - name: a\n  - name: b\n", nil, `route "b": listen: 127.0.0.1:9200 is already used by route "a"`},
 	{"routes: error names route", "api_key: a:b\nroutes:\n  - name: prod\n    hosts: https://x\n    listen: 127.0.0.1:1\n  - name: mon\n    listen: 127.0.0.1:2\n", nil, `route "mon": hosts: required (or cloud_id): the Elasticsearch URLs to forward to, e.g. https://es01:9200`},
 	{"routes: nested routes", "routes:\n  - routes: []\n", nil, `config file CFG: routes[0]: line 2: unknown key "routes" (routes is only allowed at the top level)`},

@@ -292,13 +292,37 @@ func (r *Route) validate() error {
 	if r.APIKeyRenewAfter < 0 || r.APIKeyRenewAfter >= 1 {
 		return fmt.Errorf("api_key_renew_after: want a fraction between 0 and 1, got %g", r.APIKeyRenewAfter)
 	}
-	for k := range r.CustomHeaders {
+	for k, v := range r.CustomHeaders {
 		switch http.CanonicalHeaderKey(k) {
 		case "Authorization", "Host", "Content-Length", "Transfer-Encoding", "Connection":
 			return fmt.Errorf("custom_headers: %s cannot be set here", k)
 		}
+		if !validHeaderName(k) {
+			return fmt.Errorf("custom_headers: %q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", k)
+		}
+		for _, c := range v {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return fmt.Errorf("custom_headers: the value of %s holds a control character (such as a line break)", k)
+			}
+		}
 	}
 	return nil
+}
+
+// validHeaderName reports whether k is an RFC 9110 token.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", c):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Route) buildCredential() error {
