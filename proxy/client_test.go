@@ -255,3 +255,19 @@ func TestSetUpstreams(t *testing.T) {
 		t.Errorf("hosts %v: the kept host lost its state", h)
 	}
 }
+
+// TestProbeUserAgent: esgate's own requests say who sends them.
+func TestProbeUserAgent(t *testing.T) {
+	var ua atomic.Value
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { ua.Store(r.UserAgent()) })
+	_, p := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
+		func(o *proxy.Options) { o.ResurrectDelay = time.Hour; o.UserAgent = "esgate/1.2.3" }, up.URL)
+	res, err := p.Probe(t.Context(), p.Hosts()[0], "HEAD", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if g, _ := ua.Load().(string); g != "esgate/1.2.3" {
+		t.Errorf("User-Agent %q", g)
+	}
+}

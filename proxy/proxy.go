@@ -50,6 +50,9 @@ type Options struct {
 	ResurrectDelay time.Duration
 	// HealthcheckPath is the path of the health check (default "/").
 	HealthcheckPath string
+	// UserAgent is sent with esgate's own requests: health checks and
+	// readiness probes (default "esgate").
+	UserAgent string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
 	// OnUnauthorized, if set, is called with the Authorization sent and the
@@ -110,6 +113,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.HealthcheckPath == "" {
 		opts.HealthcheckPath = "/"
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "esgate"
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()

@@ -226,6 +226,7 @@ func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*h
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("User-Agent", p.opts.UserAgent)
 	for k, v := range p.opts.CustomHeaders {
 		req.Header.Set(k, v)
 	}

@@ -133,6 +133,7 @@ func buildRoute(r *configs.Route, log *slog.Logger, obs ...observability) (*rout
 		IdleTimeout:           r.PoolIdleTimeout.D(),
 		ResurrectDelay:        r.ResurrectDelay.D(),
 		HealthcheckPath:       r.HealthcheckPath,
+		UserAgent:             "esgate/" + version,
 		MaxBodySize:           int64(r.MaxBodySize),
 		Metrics:               mr,
 		AccessLog:             ob.accessLog,
