@@ -68,7 +68,8 @@ type Route struct {
 	ConnectTimeout    Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
 	HandshakeTimeout  Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
 	Timeout           Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)"`
-	PoolMaxPerRoute   int      `yaml:"pool_max_per_route" help:"keep-alive connections kept per upstream host (default 100)"`
+	PoolMax           int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)"`
+	PoolMaxPerRoute   int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)"`
 	PoolIdleTimeout   Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
 	ResurrectDelay    Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
 	HealthcheckPath   string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
@@ -108,6 +109,7 @@ const (
 	DefaultConnectTimeout    = 5 * time.Second
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultTimeout           = 60 * time.Second
+	DefaultPoolMax           = 1000
 	DefaultPoolMaxPerRoute   = 100
 	DefaultPoolIdleTimeout   = 60 * time.Second
 	DefaultResurrectDelay    = 5 * time.Second

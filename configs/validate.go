@@ -119,6 +119,12 @@ func (r *Route) validate() error {
 	if r.PoolMaxPerRoute < 0 {
 		return errors.New("pool_max_per_route: must be positive")
 	}
+	if r.PoolMax == 0 {
+		r.PoolMax = DefaultPoolMax
+	}
+	if r.PoolMax < 0 {
+		return errors.New("pool_max: must be positive")
+	}
 	if r.HealthcheckPath == "" {
 		r.HealthcheckPath = "/"
 	}

@@ -35,10 +35,100 @@ type upstreamClient struct {
 	headerTimeout time.Duration
 	// gotConn, if set, is told of each connection used: new or reused.
 	gotConn func(addr string, reused bool)
+	// maxPerHost bounds the connections to one host and maxTotal those to
+	// all of them (0: no bound). A request beyond waits up to poolWait for
+	// a connection to come free, as Logstash's pool_max_per_route and
+	// pool_max do. A new connection is dialed only when every existing one
+	// is busy, so bounding requests in flight bounds connections.
+	maxPerHost, maxTotal int
+	poolWait             time.Duration
 
 	mu     sync.Mutex
 	idle   map[string][]*upConn // per host address, most recently used last
+	busy   map[string]slots     // per host address
+	total  slots
 	closed bool
+}
+
+// slots is a counting semaphore.
+type slots chan struct{}
+
+// poolWaitError: every connection was busy for the whole wait.
+type poolWaitError struct {
+	key  string
+	max  int
+	wait time.Duration
+}
+
+func (e poolWaitError) Error() string {
+	return fmt.Sprintf("all %d connections (%s) stayed busy for %s: raise %s or add hosts", e.max, e.key, e.wait, e.key)
+}
+func (poolWaitError) Timeout() bool   { return true }
+func (poolWaitError) Temporary() bool { return true }
+
+// acquire takes a slot, waiting up to wait (the fast path does not touch a
+// timer).
+func (s slots) acquire(ctx context.Context, wait time.Duration, key string) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return poolWaitError{key: key, max: cap(s), wait: wait}
+	}
+}
+
+func (s slots) release() { <-s }
+
+// reserve takes a connection slot for one request to addr; the returned
+// func gives it back.
+func (t *upstreamClient) reserve(ctx context.Context, addr string) (func(), error) {
+	if t.maxPerHost <= 0 && t.maxTotal <= 0 {
+		return func() {}, nil
+	}
+	t.mu.Lock()
+	if t.total == nil && t.maxTotal > 0 {
+		t.total = make(slots, t.maxTotal)
+	}
+	host := t.busy[addr]
+	if host == nil && t.maxPerHost > 0 {
+		if t.busy == nil {
+			t.busy = make(map[string]slots)
+		}
+		host = make(slots, t.maxPerHost)
+		t.busy[addr] = host
+	}
+	total := t.total
+	t.mu.Unlock()
+	if total != nil {
+		if err := total.acquire(ctx, t.poolWait, "pool_max"); err != nil {
+			return nil, err
+		}
+	}
+	if host != nil {
+		if err := host.acquire(ctx, t.poolWait, "pool_max_per_route"); err != nil {
+			if total != nil {
+				total.release()
+			}
+			return nil, err
+		}
+	}
+	return func() {
+		if host != nil {
+			host.release()
+		}
+		if total != nil {
+			total.release()
+		}
+	}, nil
 }
 
 // upConn is one keep-alive connection to a host.
@@ -71,9 +161,14 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
 	trace := httptrace.ContextClientTrace(ctx)
+	release, err := t.reserve(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		pc, err := t.get(ctx, addr)
 		if err != nil {
+			release()
 			return nil, err
 		}
 		if t.gotConn != nil {
@@ -85,12 +180,19 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		res, retry, err := t.exchange(ctx, pc, req)
 		if err == nil {
+			// The slot is held until the body is done with.
+			if b, ok := res.Body.(*upBody); ok {
+				b.release = release
+			} else {
+				release()
+			}
 			return res, nil
 		}
 		// A pooled connection the host closed while it was idle fails
 		// before the host saw the request; one fresh connection is tried
 		// then, as net/http does.
 		if !retry || !pc.reused || attempt > 0 || ctx.Err() != nil {
+			release()
 			return nil, err
 		}
 	}
@@ -190,12 +292,13 @@ func (t *upstreamClient) wrapBody(ctx context.Context, pc *upConn, req *http.Req
 
 // upBody is a response body on a pooled connection.
 type upBody struct {
-	rc    io.ReadCloser
-	pc    *upConn
-	t     *upstreamClient
-	stop  func() bool
-	reuse bool
-	done  bool
+	rc      io.ReadCloser
+	pc      *upConn
+	t       *upstreamClient
+	stop    func() bool
+	release func() // the request's connection slot
+	reuse   bool
+	done    bool
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -227,9 +330,13 @@ func (b *upBody) finish(complete bool) {
 	// connection's deadline is then in the past, and it is not reusable.
 	if b.stop() && complete && b.reuse {
 		b.t.put(b.pc)
-		return
+	} else {
+		b.pc.close()
 	}
-	b.pc.close()
+	if b.release != nil {
+		b.release()
+		b.release = nil
+	}
 }
 
 // get returns a pooled connection to addr, or dials one.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -269,5 +270,59 @@ func TestProbeUserAgent(t *testing.T) {
 	res.Body.Close()
 	if g, _ := ua.Load().(string); g != "esgate/1.2.3" {
 		t.Errorf("User-Agent %q", g)
+	}
+}
+
+// TestConnectionCap: with pool_max_per_route 2, two slow answers hold both
+// connections; a third request waits for one and, past the timeout, gets
+// a 504 naming the setting; afterwards the two connections serve on.
+func TestConnectionCap(t *testing.T) {
+	gate := make(chan struct{})
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			<-gate
+		}
+		w.Write([]byte("done"))
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
+		o.ResurrectDelay = time.Hour
+		o.MaxConnsPerHost, o.MaxIdlePerHost = 2, 2
+		o.ResponseHeaderTimeout = 300 * time.Millisecond
+	}, up.URL)
+	var slow []*http.Response
+	for i := 0; i < 2; i++ {
+		res, err := http.Get(front + "/slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, res)
+	}
+	res, body := do(t, "GET", front+"/fast", "")
+	if e := parseErr(t, body); res.StatusCode != 504 || !strings.Contains(e.Error.Reason, "pool_max_per_route") {
+		t.Errorf("third request: %d %s; expected 504 naming pool_max_per_route", res.StatusCode, body)
+	}
+	close(gate)
+	for _, r := range slow {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if string(b) != "done" {
+			t.Errorf("slow answer %q", b)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, body := do(t, "GET", front+"/fast", ""); res.StatusCode != 200 || body != "done" {
+				t.Errorf("after: %d %q", res.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := up.conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections; expected at most 2 and reuse", n)
 	}
 }

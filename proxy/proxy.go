@@ -44,6 +44,10 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 	// MaxIdlePerHost is the keep-alive pool size per host (default 100).
 	MaxIdlePerHost int
+	// MaxConnsPerHost and MaxConns bound the connections to one host and
+	// to all of them; a request beyond waits up to ResponseHeaderTimeout
+	// for one to come free, then gets 504 (default 0: no bound).
+	MaxConnsPerHost, MaxConns int
 	// IdleTimeout closes pooled connections idle this long (default 60s).
 	IdleTimeout time.Duration
 	// ResurrectDelay is the health-check period of dead hosts (default 5s).
@@ -131,6 +135,9 @@ func New(opts Options) (*Proxy, error) {
 		idleTimeout:   opts.IdleTimeout,
 		headerTimeout: opts.ResponseHeaderTimeout,
 		gotConn:       opts.Metrics.Conn, // nil-safe
+		maxPerHost:    opts.MaxConnsPerHost,
+		maxTotal:      opts.MaxConns,
+		poolWait:      opts.ResponseHeaderTimeout,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,

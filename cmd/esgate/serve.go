@@ -130,6 +130,8 @@ func buildRoute(r *configs.Route, log *slog.Logger, obs ...observability) (*rout
 		HandshakeTimeout:      r.HandshakeTimeout.D(),
 		ResponseHeaderTimeout: r.Timeout.D(),
 		MaxIdlePerHost:        r.PoolMaxPerRoute,
+		MaxConnsPerHost:       r.PoolMaxPerRoute,
+		MaxConns:              r.PoolMax,
 		IdleTimeout:           r.PoolIdleTimeout.D(),
 		ResurrectDelay:        r.ResurrectDelay.D(),
 		HealthcheckPath:       r.HealthcheckPath,
@@ -427,6 +429,7 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("connect_timeout", built.ConnectTimeout, nr.ConnectTimeout)
 	diff("ssl_handshake_timeout", built.HandshakeTimeout, nr.HandshakeTimeout)
 	diff("timeout", built.Timeout, nr.Timeout)
+	diff("pool_max", built.PoolMax, nr.PoolMax)
 	diff("pool_max_per_route", built.PoolMaxPerRoute, nr.PoolMaxPerRoute)
 	diff("pool_idle_timeout", built.PoolIdleTimeout, nr.PoolIdleTimeout)
 	diff("resurrect_delay", built.ResurrectDelay, nr.ResurrectDelay)
