@@ -73,6 +73,7 @@ type Route struct {
 	PoolIdleTimeout   Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
 	ResurrectDelay    Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
 	HealthcheckPath   string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
+	NodesHTTP         string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)"`
 	MaxBodySize       ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
 	ClientIdleTimeout Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
 

@@ -128,6 +128,13 @@ func (r *Route) validate() error {
 	if r.HealthcheckPath == "" {
 		r.HealthcheckPath = "/"
 	}
+	switch r.NodesHTTP {
+	case "":
+		r.NodesHTTP = "rewrite"
+	case "rewrite", "pass":
+	default:
+		return fmt.Errorf("nodes_http: want rewrite or pass, got %q", r.NodesHTTP)
+	}
 	if !strings.HasPrefix(r.HealthcheckPath, "/") {
 		return fmt.Errorf("healthcheck_path: must start with /, got %q", r.HealthcheckPath)
 	}

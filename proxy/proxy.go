@@ -78,16 +78,17 @@ type Options struct {
 // Elasticsearch hosts over HTTPS, replacing the client's Authorization with
 // the route's credential. Bodies stream in both directions.
 type Proxy struct {
-	opts      Options
-	name      string
-	log       *slog.Logger
-	pool      atomic.Pointer[pool] // swapped by SetUpstreams
-	client    *upstreamClient
-	rp        *httputil.ReverseProxy
-	hostsMu   sync.Mutex // serializes SetUpstreams
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	opts         Options
+	name         string
+	log          *slog.Logger
+	pool         atomic.Pointer[pool] // swapped by SetUpstreams
+	client       *upstreamClient
+	rp           *httputil.ReverseProxy
+	hostsMu      sync.Mutex  // serializes SetUpstreams
+	nodesRewrite atomic.Bool // see RewriteNodesHTTP
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
 	// authFailing is set by a 401 from Elasticsearch and cleared by a 2xx.
 	authFailing atomic.Bool
 	lastOK      atomic.Int64 // unix nanos of the last upstream answer
@@ -140,11 +141,12 @@ func New(opts Options) (*Proxy, error) {
 		poolWait:      opts.ResponseHeaderTimeout,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
-		Transport:    &failoverTransport{p: p},
-		BufferPool:   bufferPool{},
-		ErrorHandler: p.serveError,
-		ErrorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
+		Rewrite:        p.rewrite,
+		Transport:      &failoverTransport{p: p},
+		BufferPool:     bufferPool{},
+		ErrorHandler:   p.serveError,
+		ModifyResponse: p.modifyResponse,
+		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
 	}
 	return p, nil
 }
@@ -223,7 +225,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			r.Body = &limitedBody{ReadCloser: r.Body, left: max, max: max}
 		}
 	}
-	p.rp.ServeHTTP(w, r)
+	p.rp.ServeHTTP(w, p.markNodesHTTP(r))
 }
 
 // rewrite prepares the outbound request; the host is chosen per attempt by

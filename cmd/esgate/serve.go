@@ -212,6 +212,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 		rt.ln = ln
 		addrs = append(addrs, ln.Addr())
+		rt.proxy.RewriteNodesHTTP(rt.cfg.NodesHTTP == "rewrite")
 		rt.srv = &http.Server{
 			Handler:           rt.proxy,
 			ReadHeaderTimeout: 30 * time.Second,
@@ -327,6 +328,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 			rt.exportExpiry()
 			added, removed := rt.proxy.SetUpstreams(nr.Upstreams())
 			rt.cfg = nr
+			rt.proxy.RewriteNodesHTTP(rt.cfg.NodesHTTP == "rewrite")
 			rt.digest = filesDigest(nr.Files())
 			rt.proxy.CloseIdleConnections()
 			log.Info("reloaded", "route", rt.cfg.Name, "trigger", why, "auth", nr.AuthKind())

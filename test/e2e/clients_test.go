@@ -113,6 +113,36 @@ print("indexed", ok, "errors", len(errors))
 	}
 }
 
+// TestPythonClientSniffing: python3-elasticsearch with sniff_on_start
+// asks /_nodes/_all/http through esgate and, told esgate's address,
+// keeps sending through it (with Elasticsearch's own addresses it would
+// speak plain HTTP to the TLS port and fail).
+func TestPythonClientSniffing(t *testing.T) {
+	need(t, "/usr/lib/python3/dist-packages/elasticsearch/__init__.py")
+	es, ca := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "sniffer", 0, nil)
+	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
+	script := `
+import sys
+from elasticsearch import Elasticsearch, helpers
+es = Elasticsearch(sys.argv[1], sniff_on_start=True)
+print("pool", " ".join(c.host for c in es.transport.connection_pool.connections))
+docs = ({"_index": "logstash-sniffed", "_source": {"n": i}} for i in range(100))
+ok, errors = helpers.bulk(es, docs, raise_on_error=False)
+print("indexed", ok, "errors", len(errors))
+`
+	out, err := exec.Command("/usr/bin/python3", "-c", script, p.URL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "pool "+p.URL+"\n") || !strings.Contains(string(out), "indexed 100 errors 0") {
+		t.Errorf("output:\n%s", out)
+	}
+	if n := es.Count("logstash-sniffed"); n != 100 {
+		t.Errorf("%d documents arrived", n)
+	}
+}
+
 // TestRsyslogOmelasticsearch ships lines from a file with rsyslog's
 // omelasticsearch (plain HTTP to esgate, no credentials) into the server.
 func TestRsyslogOmelasticsearch(t *testing.T) {

@@ -458,7 +458,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 			fmt.Fprintf(w, "%d %s %s green 1 1 0 0 0 0 0 0 - 100.0%%\n", s.now().Unix(), s.now().UTC().Format("15:04:05"), s.opts.ClusterName)
 		}
-	case seg[0] == "_nodes" && len(seg) == 2 && seg[1] == "http":
+	case seg[0] == "_nodes" && (len(seg) == 2 && seg[1] == "http" || len(seg) == 3 && seg[1] == "_all" && seg[2] == "http"):
 		if s.requireCluster(w, r, p, "cluster:monitor/nodes/info") {
 			s.nodesHTTP(w, r)
 		}
