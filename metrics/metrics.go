@@ -21,6 +21,7 @@ type Metrics struct {
 	conns         *prometheus.CounterVec
 	hostUp        *prometheus.GaugeVec
 	tlsFailures   *prometheus.CounterVec
+	poolWaits     *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 	bulkEvents    *prometheus.CounterVec
 	bulkItems     *prometheus.CounterVec
@@ -52,6 +53,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Upstream connections used, by whether they were new or reused from the keep-alive pool."}, []string{"route", "host", "state"}),
 		hostUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_upstream_up",
 			Help: "1 if the host is in rotation, 0 if marked dead."}, []string{"route", "host"}),
+		poolWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_pool_waits_total",
+			Help: "Requests that found every connection allowed (pool_max_per_route, pool_max) busy and had to wait."}, []string{"route", "host"}),
 		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_tls_failures_total",
 			Help: "TLS handshakes with Elasticsearch that failed, by reason."}, []string{"route", "host", "reason"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_upstream_auth_failures_total",
@@ -74,7 +77,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "1 if the last reload succeeded."}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
-		m.tlsFailures, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.certExpiry, m.keyExpiry,
+		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.certExpiry, m.keyExpiry,
 		m.reloads, m.lastReload, m.lastReloadOK)
 	return m
 }
@@ -176,6 +179,15 @@ func (r *Route) ForgetHost(host string) {
 	r.m.hostUp.DeletePartialMatch(l)
 	r.m.conns.DeletePartialMatch(l)
 	r.m.tlsFailures.DeletePartialMatch(l)
+	r.m.poolWaits.DeletePartialMatch(l)
+}
+
+// PoolWait counts a request that had to wait for a connection to host.
+func (r *Route) PoolWait(host string) {
+	if r == nil {
+		return
+	}
+	r.m.poolWaits.WithLabelValues(r.name, host).Inc()
 }
 
 // TLSFailure counts a failed handshake.

@@ -42,6 +42,8 @@ type upstreamClient struct {
 	// is busy, so bounding requests in flight bounds connections.
 	maxPerHost, maxTotal int
 	poolWait             time.Duration
+	// onWait, if set, is told of each request that had to wait for a slot.
+	onWait func(addr string)
 
 	mu     sync.Mutex
 	idle   map[string][]*upConn // per host address, most recently used last
@@ -67,13 +69,14 @@ func (poolWaitError) Timeout() bool   { return true }
 func (poolWaitError) Temporary() bool { return true }
 
 // acquire takes a slot, waiting up to wait (the fast path does not touch a
-// timer).
-func (s slots) acquire(ctx context.Context, wait time.Duration, key string) error {
+// timer); waiting is called before it waits.
+func (s slots) acquire(ctx context.Context, wait time.Duration, key string, waiting func()) error {
 	select {
 	case s <- struct{}{}:
 		return nil
 	default:
 	}
+	waiting()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -108,13 +111,18 @@ func (t *upstreamClient) reserve(ctx context.Context, addr string) (func(), erro
 	}
 	total := t.total
 	t.mu.Unlock()
+	waiting := func() {
+		if t.onWait != nil {
+			t.onWait(addr)
+		}
+	}
 	if total != nil {
-		if err := total.acquire(ctx, t.poolWait, "pool_max"); err != nil {
+		if err := total.acquire(ctx, t.poolWait, "pool_max", waiting); err != nil {
 			return nil, err
 		}
 	}
 	if host != nil {
-		if err := host.acquire(ctx, t.poolWait, "pool_max_per_route"); err != nil {
+		if err := host.acquire(ctx, t.poolWait, "pool_max_per_route", waiting); err != nil {
 			if total != nil {
 				total.release()
 			}

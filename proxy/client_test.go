@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -286,7 +289,9 @@ func TestConnectionCap(t *testing.T) {
 		}
 		w.Write([]byte("done"))
 	})
+	reg := prometheus.NewRegistry()
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
+		o.Metrics = metrics.New(reg).Route("cap")
 		o.ResurrectDelay = time.Hour
 		o.MaxConnsPerHost, o.MaxIdlePerHost = 2, 2
 		o.ResponseHeaderTimeout = 300 * time.Millisecond
@@ -302,6 +307,9 @@ func TestConnectionCap(t *testing.T) {
 	res, body := do(t, "GET", front+"/fast", "")
 	if e := parseErr(t, body); res.StatusCode != 504 || !strings.Contains(e.Error.Reason, "pool_max_per_route") {
 		t.Errorf("third request: %d %s; expected 504 naming pool_max_per_route", res.StatusCode, body)
+	}
+	if n := sumOf(reg, "esgate_upstream_pool_waits_total", "", ""); n != 1 {
+		t.Errorf("esgate_upstream_pool_waits_total = %v; expected 1", n)
 	}
 	close(gate)
 	for _, r := range slow {

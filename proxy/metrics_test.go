@@ -67,7 +67,7 @@ esgate_requests_total{code="429",endpoint="bulk",method="POST",route="prod"} 1
 	}
 	// Four sequential bulks (plus any readiness probes) on one pooled
 	// connection: one new, the rest reused.
-	if n, r := connUses(reg, "new"), connUses(reg, "reused"); n != 1 || r < 3 {
+	if n, r := sumOf(reg, "esgate_upstream_connections_total", "state", "new"), sumOf(reg, "esgate_upstream_connections_total", "state", "reused"); n != 1 || r < 3 {
 		t.Errorf("upstream connections: %v new, %v reused; expected 1 new and at least 3 reused", n, r)
 	}
 	// The access log: one JSON line per request, no credential, no query.
@@ -107,19 +107,24 @@ esgate_upstream_auth_failures_total{code="401",reason="api_key_invalidated",rout
 }
 
 // series counts the series of a metric family in reg.
-// connUses sums esgate_upstream_connections_total for one state.
-func connUses(reg *prometheus.Registry, state string) float64 {
+// sumOf sums a counter's series in reg, those with label=value when a
+// label is given.
+func sumOf(reg *prometheus.Registry, name, label, value string) float64 {
 	mfs, _ := reg.Gather()
 	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() != "esgate_upstream_connections_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.Metric {
+			match := label == ""
 			for _, l := range m.Label {
-				if l.GetName() == "state" && l.GetValue() == state {
-					sum += m.GetCounter().GetValue()
+				if l.GetName() == label && l.GetValue() == value {
+					match = true
 				}
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}

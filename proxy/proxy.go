@@ -139,6 +139,7 @@ func New(opts Options) (*Proxy, error) {
 		maxPerHost:    opts.MaxConnsPerHost,
 		maxTotal:      opts.MaxConns,
 		poolWait:      opts.ResponseHeaderTimeout,
+		onWait:        opts.Metrics.PoolWait, // nil-safe
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
