@@ -91,11 +91,23 @@ func (s slots) acquire(ctx context.Context, wait time.Duration, key string, wait
 
 func (s slots) release() { <-s }
 
-// reserve takes a connection slot for one request to addr; the returned
-// func gives it back.
-func (t *upstreamClient) reserve(ctx context.Context, addr string) (func(), error) {
+// reservation is the slots one request holds (none without bounds); a
+// value, so that holding it allocates nothing.
+type reservation struct{ host, total slots }
+
+func (r reservation) release() {
+	if r.host != nil {
+		r.host.release()
+	}
+	if r.total != nil {
+		r.total.release()
+	}
+}
+
+// reserve takes a connection slot for one request to addr.
+func (t *upstreamClient) reserve(ctx context.Context, addr string) (reservation, error) {
 	if t.maxPerHost <= 0 && t.maxTotal <= 0 {
-		return func() {}, nil
+		return reservation{}, nil
 	}
 	t.mu.Lock()
 	if t.total == nil && t.maxTotal > 0 {
@@ -118,7 +130,7 @@ func (t *upstreamClient) reserve(ctx context.Context, addr string) (func(), erro
 	}
 	if total != nil {
 		if err := total.acquire(ctx, t.poolWait, "pool_max", waiting); err != nil {
-			return nil, err
+			return reservation{}, err
 		}
 	}
 	if host != nil {
@@ -126,17 +138,10 @@ func (t *upstreamClient) reserve(ctx context.Context, addr string) (func(), erro
 			if total != nil {
 				total.release()
 			}
-			return nil, err
+			return reservation{}, err
 		}
 	}
-	return func() {
-		if host != nil {
-			host.release()
-		}
-		if total != nil {
-			total.release()
-		}
-	}, nil
+	return reservation{host: host, total: total}, nil
 }
 
 // upConn is one keep-alive connection to a host.
@@ -169,14 +174,14 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
 	trace := httptrace.ContextClientTrace(ctx)
-	release, err := t.reserve(ctx, addr)
+	slot, err := t.reserve(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		pc, err := t.get(ctx, addr)
 		if err != nil {
-			release()
+			slot.release()
 			return nil, err
 		}
 		if t.gotConn != nil {
@@ -190,9 +195,9 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			// The slot is held until the body is done with.
 			if b, ok := res.Body.(*upBody); ok {
-				b.release = release
+				b.slot = slot
 			} else {
-				release()
+				slot.release()
 			}
 			return res, nil
 		}
@@ -200,7 +205,7 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		// before the host saw the request; one fresh connection is tried
 		// then, as net/http does.
 		if !retry || !pc.reused || attempt > 0 || ctx.Err() != nil {
-			release()
+			slot.release()
 			return nil, err
 		}
 	}
@@ -300,13 +305,13 @@ func (t *upstreamClient) wrapBody(ctx context.Context, pc *upConn, req *http.Req
 
 // upBody is a response body on a pooled connection.
 type upBody struct {
-	rc      io.ReadCloser
-	pc      *upConn
-	t       *upstreamClient
-	stop    func() bool
-	release func() // the request's connection slot
-	reuse   bool
-	done    bool
+	rc    io.ReadCloser
+	pc    *upConn
+	t     *upstreamClient
+	stop  func() bool
+	slot  reservation // the request's connection slot, given back in finish
+	reuse bool
+	done  bool
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -341,10 +346,8 @@ func (b *upBody) finish(complete bool) {
 	} else {
 		b.pc.close()
 	}
-	if b.release != nil {
-		b.release()
-		b.release = nil
-	}
+	b.slot.release()
+	b.slot = reservation{}
 }
 
 // get returns a pooled connection to addr, or dials one.
