@@ -18,6 +18,8 @@ type Credential interface {
 	// Kind names the method ("basic", "api_key", "bearer", "pki", "none")
 	// for logs and metrics. It never contains the secret.
 	Kind() string
+	// Header returns the Authorization value ("" for none).
+	Header() string
 }
 
 // header is a credential rendered once into its header value.
@@ -28,6 +30,7 @@ type header struct {
 
 func (c *header) Apply(h http.Header) { h["Authorization"] = c.value }
 func (c *header) Kind() string        { return c.kind }
+func (c *header) Header() string      { return c.value[0] }
 
 // String hides the secret if a credential is ever formatted.
 func (c *header) String() string { return c.kind + " credential (redacted)" }
@@ -64,6 +67,7 @@ func NoHeader(kind string) Credential { return None{kind: kind} }
 
 func (None) Apply(h http.Header) { delete(h, "Authorization") }
 func (n None) Kind() string      { return n.kind }
+func (None) Header() string      { return "" }
 
 // Errors returned by the parsers. They never include the value parsed.
 var (
@@ -171,6 +175,9 @@ func (s *Source) Kind() string { return (*s.cur.Load()).Kind() }
 
 // Apply applies the current credential.
 func (s *Source) Apply(h http.Header) { (*s.cur.Load()).Apply(h) }
+
+// Header returns the current credential's Authorization value.
+func (s *Source) Header() string { return (*s.cur.Load()).Header() }
 
 // Store replaces the credential in force (for credentials esgate mints).
 func (s *Source) Store(c Credential) { s.cur.Store(&c) }

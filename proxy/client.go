@@ -21,9 +21,10 @@ import (
 // and a reader) through channels; on Logstash-sized bulks those handoffs,
 // their wake-ups and allocations were a tenth of esgate's CPU.
 //
-// It implements http.RoundTripper for the ReverseProxy. What it does not
-// do, because Elasticsearch does not need it: HTTP/2, proxies, 101
-// upgrades, Expect: 100-continue (rewrite strips it) and compression.
+// The forwarding handler calls do with an outRequest; esgate's own calls
+// use it as an http.RoundTripper. What it does not do, because
+// Elasticsearch does not need it: HTTP/2, proxies, 101 upgrades, Expect:
+// 100-continue (never sent) and compression.
 type upstreamClient struct {
 	dial func(ctx context.Context, addr string) (net.Conn, error)
 	// maxIdle bounds the pooled connections per host (default 100).
@@ -31,8 +32,10 @@ type upstreamClient struct {
 	// idleTimeout closes pooled connections idle this long.
 	idleTimeout time.Duration
 	// headerTimeout bounds the wait for response headers after the request
-	// was written.
+	// was written, and a body write that makes no progress.
 	headerTimeout time.Duration
+	// maxHeader bounds the bytes of a response's headers (1xx included).
+	maxHeader int64
 	// gotConn, if set, is told of each connection used: new or reused.
 	gotConn func(addr string, reused bool)
 	// maxPerHost bounds the connections to one host and maxTotal those to
@@ -147,6 +150,7 @@ func (t *upstreamClient) reserve(ctx context.Context, addr string) (reservation,
 // upConn is one keep-alive connection to a host.
 type upConn struct {
 	conn   net.Conn
+	lim    readLimiter // between conn and br: bounds response headers
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -154,7 +158,69 @@ type upConn struct {
 	reused bool
 }
 
+// gotBytes reports whether anything of a response was read since the
+// request was written.
+func (c *upConn) gotBytes() bool { return c.lim.got > 0 || c.br.Buffered() > 0 }
+
+// readLimiter counts what is read from a connection and, while a limit is
+// set, refuses reads beyond it: response headers are read through it with
+// max_response_header_size as the limit, as net/http's Transport does with
+// MaxResponseHeaderBytes. What bufio reads ahead of the headers counts too.
+type readLimiter struct {
+	r       io.Reader
+	left    int64 // -1: no limit
+	refused bool  // a read was refused for the limit
+	got     int64 // bytes read since the request was written
+}
+
+var errLimit = errors.New("read limit reached")
+
+// limit sets the bytes that may still be read (-1: no limit).
+func (l *readLimiter) limit(n int64) { l.left, l.refused = n, false }
+
+// exhausted reports whether a read was refused for the limit.
+func (l *readLimiter) exhausted() bool { return l.refused }
+
+func (l *readLimiter) Read(p []byte) (int, error) {
+	if l.left == 0 {
+		l.refused = true
+		return 0, errLimit
+	}
+	if l.left > 0 && int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.got += int64(n)
+	if l.left > 0 {
+		l.left -= int64(n)
+	}
+	return n, err
+}
+
 func (c *upConn) close() { c.conn.Close() }
+
+// unsolicited reports whether anything is already readable after a
+// complete response: bytes in bufio's buffer, or whole TLS records that
+// crypto/tls read from the socket together with the response and keeps
+// in its own buffer, where the socket probe of usable cannot see them.
+// Such bytes answer no request of ours (a second response, a body after
+// HEAD, 204 or 304); reusing the connection would hand them to the next
+// request as its answer. net/http's Transport drops such a connection
+// ("Unsolicited response received on idle HTTP channel"); so does esgate.
+//
+// The check is a read with a deadline in the past: crypto/tls decrypts a
+// record it already holds without touching the socket, and otherwise the
+// read fails at once without a syscall. A read deadline error is not
+// sticky in crypto/tls, so the connection stays usable.
+func (c *upConn) unsolicited() bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	c.conn.SetReadDeadline(aLongTimeAgo)
+	_, err := c.br.Peek(1)
+	c.conn.SetReadDeadline(time.Time{})
+	return err == nil || !isTimeout(err)
+}
 
 // aLongTimeAgo is a deadline that makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -170,9 +236,19 @@ func (e headerTimeoutError) Error() string {
 func (headerTimeoutError) Timeout() bool   { return true }
 func (headerTimeoutError) Temporary() bool { return true }
 
+// RoundTrip implements http.RoundTripper for esgate's own requests (health
+// checks, readiness, minting keys, check, bootstrap): their headers are
+// sent as given, Authorization included.
 func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	addr := req.URL.Host
+	or := ownRequest(req)
+	return t.do(&or)
+}
+
+// do sends or to or.addr and returns the response with its headers read;
+// the caller reads and closes the body.
+func (t *upstreamClient) do(or *outRequest) (*http.Response, error) {
+	ctx := or.ctx
+	addr := or.addr
 	trace := httptrace.ContextClientTrace(ctx)
 	slot, err := t.reserve(ctx, addr)
 	if err != nil {
@@ -191,7 +267,7 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 			trace.GotConn(httptrace.GotConnInfo{Conn: pc.conn, Reused: pc.reused, WasIdle: pc.reused,
 				IdleTime: time.Since(pc.idleAt)})
 		}
-		res, retry, err := t.exchange(ctx, pc, req)
+		res, retry, err := t.exchange(ctx, pc, or)
 		if err == nil {
 			// The slot is held until the body is done with.
 			if b, ok := res.Body.(*upBody); ok {
@@ -211,10 +287,14 @@ func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// exchange sends req on pc and reads the response headers. On failure pc
+// maxInformational bounds the 1xx answers read before the real one, as
+// net/http's Transport does (it allows 5).
+const maxInformational = 5
+
+// exchange sends or on pc and reads the response headers. On failure pc
 // is closed, and retry says whether the request surely did not reach the
 // host (nothing of its body was consumed, nothing came back).
-func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Request) (res *http.Response, retry bool, err error) {
+func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, or *outRequest) (res *http.Response, retry bool, err error) {
 	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
@@ -224,16 +304,18 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 		}
 		return nil, retry, err
 	}
-	body, _ := req.Body.(*trackedBody)
-	werr := req.Write(pc.bw)
+	body := or.body
+	pc.lim.got = 0
+	werr := or.write(pc.bw)
 	if werr == nil {
 		werr = pc.bw.Flush()
 	}
+	rreq := responseFor(or.method)
 	if werr != nil {
 		if body != nil {
 			if berr := body.err(); berr != nil {
-				// The client's body failed (it went away, or it is too
-				// large), not the host.
+				// The client's body failed (it went away, sent a broken
+				// chunk, stalled, or is too large), not the host.
 				return fail(berr, false)
 			}
 		}
@@ -243,9 +325,12 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 		// The host may have answered early (413, 401) and closed; its
 		// answer is then still in the socket, and it is the one to give.
 		pc.conn.SetReadDeadline(time.Now().Add(time.Second))
-		if res, err := http.ReadResponse(pc.br, req); err == nil {
+		if res, err := t.readResponse(pc, rreq); err == nil {
 			clearReadDeadline(ctx, pc)
-			return t.wrapBody(ctx, pc, req, res, stop, false), false, nil
+			return t.wrapBody(pc, or, res, stop, false), false, nil
+		}
+		if isTimeout(werr) {
+			werr = writeStallError{t.headerTimeout}
 		}
 		return fail(fmt.Errorf("writing request: %w", werr), body == nil || body.read.Load() == 0)
 	}
@@ -253,32 +338,113 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, req *http.Req
 	if t.headerTimeout > 0 {
 		pc.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
 	}
-	for {
-		res, err = http.ReadResponse(pc.br, req)
-		if err != nil || res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
-		// 1xx informational answers (103 Early Hints) carry no body and
-		// precede the real one.
-	}
+	res, err = t.readResponse(pc, rreq)
 	if t.headerTimeout > 0 {
 		clearReadDeadline(ctx, pc)
 	}
 	if err != nil {
-		var ne net.Error
-		if t.headerTimeout > 0 && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+		if t.headerTimeout > 0 && isTimeout(err) && ctx.Err() == nil {
 			err = headerTimeoutError{t.headerTimeout}
 		}
 		// Nothing came back on a connection that was idle: the host had
 		// closed it. Safe to retry only if the request could not have been
 		// acted on: no body, and a method without side effects.
-		idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
+		idempotent := or.method == http.MethodGet || or.method == http.MethodHead || or.method == http.MethodOptions
 		stale := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isConnReset(err)
-		return fail(fmt.Errorf("reading response: %w", err), stale && idempotent && body == nil)
+		return fail(fmt.Errorf("reading response: %w", err), stale && idempotent && body == nil && !pc.gotBytes())
 	}
-	reuse := !res.Close && !req.Close && res.StatusCode != http.StatusSwitchingProtocols
-	return t.wrapBody(ctx, pc, req, res, stop, reuse), false, nil
+	reuse := !res.Close && !or.close
+	return t.wrapBody(pc, or, res, stop, reuse), false, nil
 }
+
+// readResponse reads a response's headers within maxHeader bytes,
+// skipping at most maxInformational 1xx answers. A 101 is an error: esgate
+// never asks for an upgrade.
+func (t *upstreamClient) readResponse(pc *upConn, rreq *http.Request) (*http.Response, error) {
+	// The limit covers the 1xx answers and the final headers together.
+	pc.lim.limit(t.maxHeader)
+	defer pc.lim.limit(-1)
+	for i := 0; ; i++ {
+		res, err := http.ReadResponse(pc.br, rreq)
+		if pc.lim.exhausted() {
+			return nil, &ProtocolError{What: fmt.Sprintf("response headers are larger than max_response_header_size (%d bytes)", t.maxHeader)}
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, io.ErrUnexpectedEOF) && pc.gotBytes():
+				return nil, &ProtocolError{What: "the connection closed in the middle of the response headers", Err: err}
+			case isTimeout(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), isConnReset(err):
+				return nil, err // nothing came back, or the wait ended
+			}
+			return nil, &ProtocolError{What: "malformed response headers", Err: err}
+		}
+		switch {
+		case res.StatusCode == http.StatusSwitchingProtocols:
+			return nil, &ProtocolError{What: "the host switched protocols (101) though esgate asked for no upgrade"}
+		case res.StatusCode >= 200:
+			return res, nil
+		case i >= maxInformational:
+			return nil, &ProtocolError{What: fmt.Sprintf("more than %d informational (1xx) answers before the response", maxInformational)}
+		}
+		// 1xx informational answers (103 Early Hints) carry no body and
+		// precede the real one.
+	}
+}
+
+// ProtocolError is an upstream answer that breaks HTTP/1.1 or esgate's
+// limits; the client gets 502 naming it.
+type ProtocolError struct {
+	What string
+	Err  error
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return e.What + ": " + e.Err.Error()
+	}
+	return e.What
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// writeStallError: the host took no more of the request body for the
+// whole stall timeout.
+type writeStallError struct{ d time.Duration }
+
+func (e writeStallError) Error() string {
+	return fmt.Sprintf("Elasticsearch took no more of the request body for %s: it is overloaded or stuck; raise timeout if such requests are expected", e.d)
+}
+func (writeStallError) Timeout() bool   { return true }
+func (writeStallError) Temporary() bool { return true }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// responseFor returns the request http.ReadResponse is given for a method
+// (it reads only Method, to know that a HEAD answer has no body); shared
+// values for the usual methods, so that reading allocates none.
+func responseFor(method string) *http.Request {
+	switch method {
+	case http.MethodGet:
+		return getReq
+	case http.MethodPost:
+		return postReq
+	case http.MethodPut:
+		return putReq
+	case http.MethodHead:
+		return headReq
+	}
+	return &http.Request{Method: method}
+}
+
+var (
+	getReq  = &http.Request{Method: http.MethodGet}
+	postReq = &http.Request{Method: http.MethodPost}
+	putReq  = &http.Request{Method: http.MethodPut}
+	headReq = &http.Request{Method: http.MethodHead}
+)
 
 // clearReadDeadline lifts a read deadline for the body, unless the
 // request was canceled meanwhile (its AfterFunc's deadline must stay).
@@ -293,9 +459,9 @@ func isConnReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
 // wrapBody returns res with a body that gives pc back to the pool once it
 // was read to the end (or closes pc when it was not).
-func (t *upstreamClient) wrapBody(ctx context.Context, pc *upConn, req *http.Request, res *http.Response, stop func() bool, reuse bool) *http.Response {
+func (t *upstreamClient) wrapBody(pc *upConn, or *outRequest, res *http.Response, stop func() bool, reuse bool) *http.Response {
 	b := &upBody{rc: res.Body, pc: pc, t: t, stop: stop, reuse: reuse}
-	if res.Body == http.NoBody || req.Method == http.MethodHead {
+	if res.Body == http.NoBody || or.method == http.MethodHead {
 		b.finish(true)
 		return res
 	}
@@ -372,8 +538,10 @@ func (t *upstreamClient) get(ctx context.Context, addr string) (*upConn, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &upConn{conn: conn, addr: addr,
-		br: bufio.NewReaderSize(conn, 64<<10), bw: bufio.NewWriterSize(conn, 64<<10)}, nil
+	pc := &upConn{conn: conn, addr: addr, bw: bufio.NewWriterSize(conn, 64<<10)}
+	pc.lim = readLimiter{r: conn, left: -1}
+	pc.br = bufio.NewReaderSize(&pc.lim, 64<<10)
+	return pc, nil
 }
 
 // usable reports whether a pooled connection is still good: within the
@@ -390,7 +558,7 @@ func (t *upstreamClient) usable(pc *upConn) bool {
 
 // put returns a connection whose last response was read in full.
 func (t *upstreamClient) put(pc *upConn) {
-	if pc.br.Buffered() > 0 { // bytes nobody asked for
+	if pc.unsolicited() {
 		pc.close()
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -15,26 +14,33 @@ import (
 // statusFor maps a forwarding error to the status and error type esgate
 // answers with. It is the only place that decides this.
 //
-//	no live host                 503 esgate_no_living_hosts_exception
-//	any timeout                  504 esgate_timeout_exception
-//	certificate refused          502 esgate_tls_verification_exception
-//	other TLS handshake failure  502 esgate_tls_exception
-//	connect failure              502 esgate_connect_exception
-//	body over max_body_size      413 esgate_content_too_long_exception
-//	anything else                502 esgate_upstream_exception
+//	client body over max_body_size  413 esgate_content_too_long_exception
+//	client body stalled             408 esgate_client_timeout_exception
+//	client body broken (bad chunk)  400 esgate_bad_request_exception
+//	no live host                    503 esgate_no_living_hosts_exception
+//	any timeout                     504 esgate_timeout_exception
+//	certificate refused             502 esgate_tls_verification_exception
+//	other TLS handshake failure     502 esgate_tls_exception
+//	connect failure                 502 esgate_connect_exception
+//	answer breaks HTTP or limits    502 esgate_protocol_exception
+//	anything else                   502 esgate_upstream_exception
 func statusFor(err error) (int, string) {
 	var (
 		de *DialError
 		ve *certs.VerificationError
-		ne net.Error
+		pe *ProtocolError
+		ce *clientBodyError
 	)
 	switch {
-	case errors.Is(err, ErrNoLiveHosts):
-		return http.StatusServiceUnavailable, "esgate_no_living_hosts_exception"
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &ce) && isTimeout(err):
+		return http.StatusRequestTimeout, "esgate_client_timeout_exception"
+	case errors.As(err, &ce):
+		return http.StatusBadRequest, "esgate_bad_request_exception"
+	case errors.Is(err, ErrNoLiveHosts):
+		return http.StatusServiceUnavailable, "esgate_no_living_hosts_exception"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), isTimeout(err):
 		return http.StatusGatewayTimeout, "esgate_timeout_exception"
 	case errors.As(err, &ve):
 		return http.StatusBadGateway, "esgate_tls_verification_exception"
@@ -42,24 +48,35 @@ func statusFor(err error) (int, string) {
 		return http.StatusBadGateway, "esgate_tls_exception"
 	case errors.As(err, &de):
 		return http.StatusBadGateway, "esgate_connect_exception"
+	case errors.As(err, &pe):
+		return http.StatusBadGateway, "esgate_protocol_exception"
 	}
 	return http.StatusBadGateway, "esgate_upstream_exception"
 }
 
-// serveError is the ReverseProxy's ErrorHandler. It is only reached before
-// any response byte was written, so the status is still ours to choose.
-func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+// serveError answers a request that got no upstream answer. It is only
+// reached before any response byte was written, so the status is still
+// esgate's to choose. body is the request's, whose own failure (if any)
+// decides the answer.
+func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, body *trackedBody, err error) {
+	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded.Load() {
+		err = errBodyTooLarge
+	} else if body != nil && body.err() != nil {
+		// The client's body failed; a stalled one also cancels the
+		// request's context, but the client is still there to be told.
+		err = body.err()
+	} else if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client went away; there is nobody to answer.
 		p.log.Debug("client canceled request", "route", p.name, "method", r.Method, "path", r.URL.Path)
 		return
 	}
-	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded.Load() {
-		err = errBodyTooLarge
-	}
 	status, typ := statusFor(err)
 	p.opts.Metrics.EsgateError(typ)
 	p.log.Warn("forwarding failed", "route", p.name, "method", r.Method, "path", r.URL.Path, "status", status, "type", typ, "err", err)
+	if status < 500 {
+		// The request body is in an unknown state: do not read on.
+		w.Header().Set("Connection", "close")
+	}
 	writeError(w, status, typ, err.Error())
 }
 

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,8 +24,6 @@ import (
 // Elasticsearch's answer unchanged (a socket has no host:port to give).
 func (p *Proxy) RewriteNodesHTTP(on bool) { p.nodesRewrite.Store(on) }
 
-type nodesKey struct{}
-
 // isNodesHTTP reports whether path asks for the nodes' HTTP info, as
 // sniffers do: /_nodes/http, /_nodes/_all/http (and a trailing slash).
 func isNodesHTTP(path string) bool {
@@ -34,31 +31,29 @@ func isNodesHTTP(path string) bool {
 	return path == "/_nodes/http" || path == "/_nodes/_all/http"
 }
 
-// markNodesHTTP flags a sniffing request for modifyResponse.
-func (p *Proxy) markNodesHTTP(r *http.Request) *http.Request {
+// nodesAddr returns the address to put into a sniffing request's answer,
+// or "" when r is not one (or rewriting is off, or r came over a unix
+// socket).
+func (p *Proxy) nodesAddr(r *http.Request) string {
 	if !p.nodesRewrite.Load() || r.Method != http.MethodGet || !isNodesHTTP(r.URL.Path) {
-		return r
+		return ""
 	}
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
 	if !ok {
-		return r
+		return ""
 	}
-	return r.WithContext(context.WithValue(r.Context(), nodesKey{}, local.String()))
+	return local.String()
 }
 
 // maxNodesBody bounds the nodes answer esgate reads to rewrite it (a
 // thousand-node cluster's /_nodes/http is well under this).
 const maxNodesBody = 16 << 20
 
-// modifyResponse rewrites a sniffing answer; every other one passes.
-func (p *Proxy) modifyResponse(res *http.Response) error {
-	addr, _ := res.Request.Context().Value(nodesKey{}).(string)
-	if addr == "" || res.StatusCode != http.StatusOK || res.Request.Method != http.MethodGet {
-		return nil
-	}
+// rewriteNodesResponse replaces res's body with the rewritten answer.
+func rewriteNodesResponse(res *http.Response, addr string) error {
 	body, err := rewriteNodesHTTP(res, addr)
 	if err != nil {
-		return fmt.Errorf("rewriting the /_nodes/http answer: %w", err)
+		return err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
 	res.ContentLength = int64(len(body))

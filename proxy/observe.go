@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,7 +79,10 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// observed wraps serving with metrics and the access log.
+// observed wraps serving with metrics and the access log. Every request
+// ends in exactly one sample and one log line, also when serving panics
+// (http.ErrAbortHandler for an answer that broke off): the panic goes on
+// after the accounting.
 func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
 	m, alog := p.opts.Metrics, p.opts.AccessLog
 	if m == nil && alog == nil {
@@ -96,23 +98,35 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 	rec := &statusRecorder{ResponseWriter: w}
 	endpoint := metrics.Endpoint(r.URL.Path)
 	info.endpoint = endpoint
+	if m != nil {
+		m.InFlight.Inc()
+	}
+	aborted := true
+	defer func() {
+		p.account(r, rec, info, start, aborted)
+	}()
+	serve(rec, r)
+	aborted = false
+}
+
+// account records one finished request: metrics and the access log line.
+func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, start time.Time, aborted bool) {
+	m, alog := p.opts.Metrics, p.opts.AccessLog
+	total := time.Since(start)
+	status := rec.status
+	if status == 0 {
+		status = 499 // the client went away before an answer
+	}
 	events := int64(-1)
 	if v := r.Header.Get("X-Elastic-Event-Count"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			events = n
 		}
 	}
-	if m != nil {
-		m.InFlight.Inc()
-	}
-	serve(rec, r)
-	total := time.Since(start)
-	if rec.status == 0 {
-		rec.status = 499 // the client went away before an answer
-	}
+	endpoint := info.endpoint
 	if m != nil {
 		m.InFlight.Dec()
-		m.Observe(r.Method, endpoint, rec.status, total, info.upstream)
+		m.Observe(r.Method, endpoint, status, total, info.upstream)
 		m.RequestBytes.Add(float64(info.reqBytes.Load()))
 		m.ResponseBytes.Add(float64(rec.bytes))
 		if events > 0 && endpoint == "bulk" {
@@ -122,9 +136,12 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 	if alog != nil {
 		attrs := []slog.Attr{
 			slog.String("route", p.name), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
+			slog.Int("status", status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
 			slog.Float64("duration_ms", float64(total.Microseconds())/1000), slog.String("upstream", info.host),
 			slog.Float64("upstream_ms", float64(info.upstream.Microseconds())/1000),
+		}
+		if aborted {
+			attrs = append(attrs, slog.Bool("aborted", true))
 		}
 		if endpoint == "bulk" {
 			attrs = append(attrs, slog.Int64("events", events), slog.Int("items", info.items), slog.Int("item_errors", info.itemErrors))
@@ -134,8 +151,8 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 }
 
 // afterResponse inspects an upstream answer: auth failures, bulk items.
-func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
-	info := infoFrom(req.Context())
+func (p *Proxy) afterResponse(ctx context.Context, res *http.Response) {
+	info := infoFrom(ctx)
 	m := p.opts.Metrics
 	switch {
 	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
@@ -143,10 +160,7 @@ func (p *Proxy) afterResponse(req *http.Request, res *http.Response) {
 		if m == nil {
 			return
 		}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-		res.Body.Close()
-		res.Body = io.NopCloser(bytes.NewReader(b))
-		m.AuthFailure(res.StatusCode, authReason(res.StatusCode, b))
+		m.AuthFailure(res.StatusCode, authReason(res.StatusCode, peekBody(res, maxAuthBody)))
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
 		if info != nil && !p.opts.DisableBulkParsing && info.endpoint == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -59,6 +57,13 @@ type Options struct {
 	UserAgent string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
+	// MaxResponseHeaderSize bounds the bytes of an upstream answer's
+	// headers; a larger one is a 502 (default 1 MiB).
+	MaxResponseHeaderSize int64
+	// BodyReadTimeout fails a request whose client sends no more of its
+	// body for this long, with 408, so that a trickling client cannot hold
+	// an upstream connection (default ResponseHeaderTimeout).
+	BodyReadTimeout time.Duration
 	// OnUnauthorized, if set, is called with the Authorization sent and the
 	// body of a 401 answer; when it returns true the credential has been
 	// replaced and a request without a body is retried once with it.
@@ -83,7 +88,6 @@ type Proxy struct {
 	log          *slog.Logger
 	pool         atomic.Pointer[pool] // swapped by SetUpstreams
 	client       *upstreamClient
-	rp           *httputil.ReverseProxy
 	hostsMu      sync.Mutex  // serializes SetUpstreams
 	nodesRewrite atomic.Bool // see RewriteNodesHTTP
 	cancel       context.CancelFunc
@@ -119,6 +123,12 @@ func New(opts Options) (*Proxy, error) {
 	if opts.HealthcheckPath == "" {
 		opts.HealthcheckPath = "/"
 	}
+	if opts.MaxResponseHeaderSize <= 0 {
+		opts.MaxResponseHeaderSize = 1 << 20
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = opts.ResponseHeaderTimeout
+	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "esgate"
 	}
@@ -135,19 +145,12 @@ func New(opts Options) (*Proxy, error) {
 		maxIdle:       opts.MaxIdlePerHost,
 		idleTimeout:   opts.IdleTimeout,
 		headerTimeout: opts.ResponseHeaderTimeout,
+		maxHeader:     opts.MaxResponseHeaderSize,
 		gotConn:       opts.Metrics.Conn, // nil-safe
 		maxPerHost:    opts.MaxConnsPerHost,
 		maxTotal:      opts.MaxConns,
 		poolWait:      opts.ResponseHeaderTimeout,
 		onWait:        opts.Metrics.PoolWait, // nil-safe
-	}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      &failoverTransport{p: p},
-		BufferPool:     bufferPool{},
-		ErrorHandler:   p.serveError,
-		ModifyResponse: p.modifyResponse,
-		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelDebug),
 	}
 	return p, nil
 }
@@ -205,46 +208,23 @@ func (p *Proxy) SetUpstreams(urls []*url.URL) (added, removed []string) {
 	return added, removed
 }
 
-// Transport returns the round tripper that forwards to the route's live
-// hosts with its TLS material but without adding credentials; a request's
-// URL supplies only path and query.
-func (p *Proxy) Transport() http.RoundTripper { return &failoverTransport{p: p} }
+// Transport returns the round tripper for esgate's own calls to the
+// route's hosts (minting keys, check, bootstrap, load): live hosts with
+// failover and the route's TLS material, but no credential of its own (a
+// caller adds one, see auth.Transport) and none of the forwarding hooks.
+// A request's URL supplies only path and query.
+func (p *Proxy) Transport() http.RoundTripper { return ownTransport{p: p} }
+
+type ownTransport struct{ p *Proxy }
+
+func (t ownTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	or := ownRequest(req)
+	return t.p.forward(&or, false)
+}
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.observed(w, r, p.serve)
-}
-
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
-	if max := p.opts.MaxBodySize; max > 0 {
-		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception",
-				fmt.Sprintf("request body of %d bytes is larger than max_body_size (%d bytes)", r.ContentLength, max))
-			return
-		}
-		if r.ContentLength < 0 && r.Body != nil {
-			r.Body = &limitedBody{ReadCloser: r.Body, left: max, max: max}
-		}
-	}
-	p.rp.ServeHTTP(w, p.markNodesHTTP(r))
-}
-
-// rewrite prepares the outbound request; the host is chosen per attempt by
-// failoverTransport.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	out := pr.Out
-	out.URL.Scheme = "https"
-	out.Host = ""
-	// Expect: 100-continue would cost a round trip per bulk; esgate answers
-	// the client's Expect itself as soon as it starts reading the body.
-	out.Header.Del("Expect")
-	for k, v := range p.opts.CustomHeaders {
-		out.Header.Set(k, v)
-	}
-	p.opts.Credential.Apply(out.Header)
-	if out.Body != nil && out.Body != http.NoBody {
-		out.Body = &trackedBody{rc: out.Body}
-	}
 }
 
 // dialTLS connects and handshakes with the material in force.
@@ -380,17 +360,20 @@ func (e *DialError) Error() string {
 
 func (e *DialError) Unwrap() error { return e.Err }
 
-// failoverTransport picks a live host per attempt and retries on another
-// host when the connection failed before any of the body was read.
-type failoverTransport struct{ p *Proxy }
-
-func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	p := t.p
-	body, _ := req.Body.(*trackedBody)
-	path, rawPath := req.URL.Path, req.URL.RawPath
+// forward sends or to a live host, trying another when the connection
+// failed before any of the body was read. With hooks (client traffic) a
+// 401 is reported to OnUnauthorized and a bodiless request may be retried
+// once with the replaced credential; esgate's own calls never reach that
+// hook (it may be minting the very key the hook would mint).
+func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
+	body := or.body
+	ctx := or.ctx
 	var tried []*Upstream
 	var lastErr error
 	retried401 := false
+	if !or.own {
+		or.auth = p.opts.Credential.Header()
+	}
 	for {
 		h := p.pool.Load().pick(tried)
 		if h == nil {
@@ -400,32 +383,26 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, ErrNoLiveHosts
 		}
 		tried = append(tried, h)
-		u := *req.URL
-		u.Scheme, u.Host = "https", h.URL.Host
-		u.Path = h.URL.Path + path
-		if rawPath != "" || h.URL.RawPath != "" {
-			u.RawPath = h.URL.EscapedPath() + req.URL.EscapedPath()
-		}
-		req.URL = &u
+		or.addr, or.prefix = h.URL.Host, h.prefix
 		h.inflight.Add(1)
 		sent := time.Now()
-		res, err := p.client.RoundTrip(req)
+		res, err := p.client.do(or)
 		h.inflight.Add(-1)
-		if info := infoFrom(req.Context()); info != nil {
+		if info := infoFrom(ctx); info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)
 		}
 		if err == nil {
 			p.lastOK.Store(time.Now().UnixNano())
-			p.afterResponse(req, res)
+			if hooks {
+				p.afterResponse(ctx, res)
+			}
 		}
-		if err == nil && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
-			// 401 bodies are small; keep a copy for the client.
-			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-			res.Body.Close()
-			res.Body = io.NopCloser(bytes.NewReader(b))
-			if p.opts.OnUnauthorized(req.Context(), req.Header.Get("Authorization"), b) && !retried401 && (req.Body == nil || req.Body == http.NoBody) {
+		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
+			b := peekBody(res, maxAuthBody)
+			if p.opts.OnUnauthorized(ctx, or.auth, b) && !retried401 && body == nil {
 				retried401 = true
-				p.opts.Credential.Apply(req.Header)
+				res.Body.Close()
+				or.auth = p.opts.Credential.Header()
 				tried = tried[:0]
 				continue
 			}
@@ -448,11 +425,15 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if body != nil && body.read.Load() > 0 {
 			return nil, err
 		}
-		if req.Context().Err() != nil {
+		if ctx.Err() != nil {
 			return nil, err
 		}
 	}
 }
+
+// maxAuthBody is how much of a 401/403 answer is read to classify it; the
+// client still gets the whole answer.
+const maxAuthBody = 64 << 10
 
 // trackedBody counts what was read so a failed attempt can be retried only
 // when nothing was. Its Close is deferred to the server (which closes the
@@ -460,6 +441,10 @@ func (t *failoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 type trackedBody struct {
 	rc   io.ReadCloser
 	read atomic.Int64
+	// stall and client: each read first extends the client connection's
+	// read deadline by stall (forwarding only).
+	stall  time.Duration
+	client *http.ResponseController
 	// readErr is the body's own failure (the client went away, or the body
 	// is over max_body_size); it is set and read by the goroutine that
 	// writes the request.
@@ -467,14 +452,16 @@ type trackedBody struct {
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
+	b.setStallDeadline()
 	n, err := b.rc.Read(p)
 	b.read.Add(int64(n))
 	if err != nil && err != io.EOF {
-		b.readErr = err
+		b.readErr = &clientBodyError{err}
 	}
 	return n, err
 }
 
+// err is the body's own failure, wrapped in clientBodyError, or nil.
 func (b *trackedBody) err() error { return b.readErr }
 
 // WriteTo copies the body with a pooled buffer. Without it the transport's
@@ -527,7 +514,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		b.exceeded.Store(true)
 		return 0, errBodyTooLarge
 	}
-	if int64(len(p)) > b.left+1 {
+	if int64(len(p))-1 > b.left { // b.left+1 would overflow for the largest limits
 		p = p[:b.left+1]
 	}
 	n, err := b.ReadCloser.Read(p)
@@ -539,10 +526,5 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bufferPool lends 64 KiB copy buffers to the ReverseProxy.
-type bufferPool struct{}
-
+// buffers recycles 64 KiB copy buffers.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) } //nolint:staticcheck // the slice header is tiny

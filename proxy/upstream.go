@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,7 @@ type Upstream struct {
 	// URL is the base URL (scheme https, host:port, optional path prefix).
 	URL *url.URL
 
+	prefix   string // URL's escaped path without a trailing slash
 	alive    atomic.Bool
 	inflight atomic.Int64
 	lastErr  atomic.Pointer[error]
@@ -30,6 +32,12 @@ func (u *Upstream) LastError() error {
 		return *p
 	}
 	return nil
+}
+
+func newUpstream(u *url.URL) *Upstream {
+	h := &Upstream{URL: u, prefix: strings.TrimSuffix(u.EscapedPath(), "/")}
+	h.alive.Store(true)
+	return h
 }
 
 // markDead takes the host out of rotation; it reports whether it was alive.
@@ -57,9 +65,7 @@ type pool struct {
 func newPool(urls []*url.URL) *pool {
 	p := &pool{}
 	for _, u := range urls {
-		up := &Upstream{URL: u}
-		up.alive.Store(true)
-		p.hosts = append(p.hosts, up)
+		p.hosts = append(p.hosts, newUpstream(u))
 	}
 	return p
 }
@@ -77,8 +83,7 @@ func (p *pool) withHosts(urls []*url.URL) (np *pool, added, removed []*Upstream)
 		if ok {
 			delete(old, u.String())
 		} else {
-			h = &Upstream{URL: u}
-			h.alive.Store(true)
+			h = newUpstream(u)
 			added = append(added, h)
 		}
 		np.hosts = append(np.hosts, h)

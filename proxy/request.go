@@ -1,0 +1,238 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// outRequest is one request as esgate sends it upstream. It is written by
+// hand rather than by http.Request.Write: the request target goes out
+// byte for byte as the client sent it (net/url would re-encode the path,
+// and httputil.ReverseProxy drops query parameters that hold a ';'), the
+// client's headers are filtered while they are written (no copy of the
+// header map), and the credential is added last.
+type outRequest struct {
+	ctx    context.Context
+	method string
+	// target is the request target without the host's path prefix: the
+	// client's path and query, exactly as received.
+	target string
+	// addr and prefix are the host's host:port and path prefix ("" or
+	// "/es", no trailing slash); set per attempt.
+	addr, prefix string
+	// header holds the client's headers (forwarding) or the request's own
+	// (esgate's calls, own set).
+	header http.Header
+	// own: header is esgate's, sent as is (Authorization included).
+	own bool
+	// auth is the Authorization value to send ("" for none); custom are
+	// the route's custom_headers, both added by esgate.
+	auth   string
+	custom map[string]string
+	// strip names further client headers not to forward (canonical form),
+	// for the route policy; nil forwards the rest.
+	strip map[string]bool
+	// body is nil without a body; length is its size, -1 for chunked.
+	body   *trackedBody
+	length int64
+	// close asks the host to close the connection after the answer.
+	close bool
+}
+
+// hopHeaders are not forwarded in either direction (RFC 9110 7.6.1), nor
+// are the headers a Connection header names. Expect is answered by
+// esgate's own server; the forwarding headers are esgate's to set, and it
+// sets none, as httputil.ReverseProxy with Rewrite.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// skipForward reports whether the client's header k is not forwarded.
+func (or *outRequest) skipForward(k string) bool {
+	switch k {
+	case "Host", "Content-Length", "Authorization", "Expect",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	if isHopHeader(k) {
+		return true
+	}
+	if or.strip[k] {
+		return true
+	}
+	if _, ok := or.custom[k]; ok {
+		return true // custom_headers replace the client's
+	}
+	return false
+}
+
+// connectionListed reports whether k is named in a Connection header.
+func connectionListed(h http.Header, k string) bool {
+	for _, v := range h["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if http.CanonicalHeaderKey(strings.TrimSpace(tok)) == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// write sends the request line, headers and body to w.
+func (or *outRequest) write(w *bufio.Writer) error {
+	w.WriteString(or.method)
+	w.WriteByte(' ')
+	w.WriteString(or.prefix)
+	w.WriteString(or.target)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(or.addr)
+	w.WriteString("\r\n")
+	_, hasConn := or.header["Connection"]
+	for k, vv := range or.header {
+		if or.own {
+			if k == "Host" || k == "Content-Length" || isHopHeader(k) {
+				continue
+			}
+		} else if or.skipForward(k) || (hasConn && connectionListed(or.header, k)) {
+			continue
+		}
+		for _, v := range vv {
+			writeHeader(w, k, v)
+		}
+	}
+	for k, v := range or.custom {
+		writeHeader(w, k, v)
+	}
+	if or.auth != "" {
+		writeHeader(w, "Authorization", or.auth)
+	}
+	if or.close {
+		w.WriteString("Connection: close\r\n")
+	}
+	switch {
+	case or.body == nil:
+		if or.length == 0 && needsZeroLength(or.method) {
+			w.WriteString("Content-Length: 0\r\n")
+		}
+	case or.length >= 0:
+		w.WriteString("Content-Length: ")
+		var num [20]byte
+		w.Write(strconv.AppendInt(num[:0], or.length, 10))
+		w.WriteString("\r\n")
+	default:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if or.body == nil {
+		return nil
+	}
+	if or.length >= 0 {
+		// The body follows the headers in the same buffer: a Logstash
+		// batch goes out in one TLS write with them.
+		n, err := w.ReadFrom(io.LimitReader(or.body, or.length))
+		if err == nil && n < or.length {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return writeChunked(w, or.body)
+}
+
+func writeHeader(w *bufio.Writer, k, v string) {
+	w.WriteString(k)
+	w.WriteString(": ")
+	w.WriteString(v)
+	w.WriteString("\r\n")
+}
+
+// needsZeroLength: as net/http, a bodiless POST, PUT or PATCH says
+// Content-Length: 0 (servers may otherwise wait for a body or refuse 411).
+func needsZeroLength(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+// writeChunked copies r to w in chunked framing, one chunk per read.
+func writeChunked(w *bufio.Writer, r io.Reader) error {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	var hex [16]byte
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			w.Write(strconv.AppendInt(hex[:0], int64(n), 16))
+			w.WriteString("\r\n")
+			w.Write(buf[:n])
+			if _, werr := w.WriteString("\r\n"); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			_, werr := w.WriteString("0\r\n\r\n")
+			return werr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// ownRequest describes one of esgate's own requests (req.URL names the
+// host; its path and query are sent as they are encoded there).
+func ownRequest(req *http.Request) outRequest {
+	or := outRequest{ctx: req.Context(), method: req.Method, target: req.URL.RequestURI(), addr: req.URL.Host,
+		header: req.Header, own: true, length: req.ContentLength, close: req.Close}
+	if or.method == "" {
+		or.method = http.MethodGet
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		or.body = &trackedBody{rc: req.Body}
+		if or.length == 0 {
+			or.length = -1 // unknown: net/http's convention for a non-nil Body
+		}
+	} else {
+		or.length = 0
+	}
+	return or
+}
+
+// requestTarget returns the client's path and query exactly as sent: the
+// request-target of origin form, or the path and query of an absolute-form
+// target (http://host/path?q).
+func requestTarget(r *http.Request) string {
+	t := r.RequestURI
+	if strings.HasPrefix(t, "/") {
+		return t
+	}
+	if i := strings.Index(t, "://"); i > 0 {
+		rest := t[i+3:]
+		if j := strings.IndexAny(rest, "/?"); j >= 0 {
+			if rest[j] == '?' {
+				return "/" + rest[j:]
+			}
+			return rest[j:]
+		}
+		return "/"
+	}
+	// Authority form (CONNECT) or "*": the policy refuses these; send a
+	// path that cannot reach an Elasticsearch API.
+	u := r.URL.EscapedPath()
+	if u == "" {
+		u = "/"
+	}
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	return u
+}
