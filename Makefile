@@ -22,6 +22,7 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
+	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 10s ./proxy/
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -36,6 +37,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
+	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 
 # Side-by-side with nginx, haproxy, a naive Go proxy and direct (../shared/bench).
 # PKI=1: the sink also requires a client certificate (mutual TLS), which

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,17 +66,18 @@ type Route struct {
 
 	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
 
-	ConnectTimeout    Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
-	HandshakeTimeout  Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
-	Timeout           Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)"`
-	PoolMax           int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)"`
-	PoolMaxPerRoute   int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)"`
-	PoolIdleTimeout   Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
-	ResurrectDelay    Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
-	HealthcheckPath   string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
-	NodesHTTP         string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)"`
-	MaxBodySize       ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
-	ClientIdleTimeout Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
+	ConnectTimeout        Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
+	HandshakeTimeout      Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
+	Timeout               Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)"`
+	PoolMax               int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)"`
+	PoolMaxPerRoute       int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)"`
+	PoolIdleTimeout       Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
+	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
+	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
+	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)"`
+	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
+	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)"`
+	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
 
 	// Filled by Validate.
 	upstreams    []*url.URL
@@ -117,6 +119,7 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultClientIdleTimeout = 120 * time.Second
 	DefaultReloadInterval    = 5 * time.Second
+	DefaultMaxResponseHeader = 1 << 20
 )
 
 // Upstreams returns the validated upstream base URLs.
@@ -194,6 +197,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("want a size like 100mb, got %q", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return ByteSize(n * mult), nil
 }

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"math"
 	"flag"
 	"os"
 	"path/filepath"
@@ -282,6 +283,15 @@ func TestParseSizesAndDurations(t *testing.T) {
 	}
 	if _, err := ParseDuration("-1"); err == nil {
 		t.Error("negative accepted")
+	}
+	// Sizes that overflow int64 are refused, not wrapped around.
+	for _, in := range []string{"9223372036854775807kb", "8589934592gb", "-1mb"} {
+		if g, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted as %d", in, g)
+		}
+	}
+	if g, err := ParseByteSize("9223372036854775807"); err != nil || g != ByteSize(math.MaxInt64) {
+		t.Errorf("largest size: %d %v", g, err)
 	}
 }
 

@@ -128,6 +128,9 @@ func (r *Route) validate() error {
 	if r.HealthcheckPath == "" {
 		r.HealthcheckPath = "/"
 	}
+	if r.MaxResponseHeaderSize == 0 {
+		r.MaxResponseHeaderSize = DefaultMaxResponseHeader
+	}
 	switch r.NodesHTTP {
 	case "":
 		r.NodesHTTP = "rewrite"

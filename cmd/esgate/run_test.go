@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esgate/esgate/test/esserver"
 )
@@ -70,5 +74,26 @@ func TestRunServeUntilCanceled(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestPprofHidesCommandLine: /debug/pprof/cmdline would print an inline
+// --password or --api-key; the status listener does not serve it.
+func TestPprofHidesCommandLine(t *testing.T) {
+	srv := httptest.NewServer(statusHandler(prometheus.NewRegistry(), nil, true))
+	defer srv.Close()
+	for path, want := range map[string]int{"/debug/pprof/cmdline": 404, "/debug/pprof/goroutine?debug=1": 200} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("%s: %d; expected %d", path, res.StatusCode, want)
+		}
+		if strings.Contains(string(b), strings.Join(os.Args, "\x00")) {
+			t.Errorf("%s shows the command line", path)
+		}
 	}
 }

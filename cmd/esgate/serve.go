@@ -137,6 +137,7 @@ func buildRoute(r *configs.Route, log *slog.Logger, obs ...observability) (*rout
 		HealthcheckPath:       r.HealthcheckPath,
 		UserAgent:             "esgate/" + version,
 		MaxBodySize:           int64(r.MaxBodySize),
+		MaxResponseHeaderSize: int64(r.MaxResponseHeaderSize),
 		Metrics:               mr,
 		AccessLog:             ob.accessLog,
 		DisableBulkParsing:    ob.noBulk,
@@ -437,6 +438,7 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("resurrect_delay", built.ResurrectDelay, nr.ResurrectDelay)
 	diff("healthcheck_path", built.HealthcheckPath, nr.HealthcheckPath)
 	diff("max_body_size", built.MaxBodySize, nr.MaxBodySize)
+	diff("max_response_header_size", built.MaxResponseHeaderSize, nr.MaxResponseHeaderSize)
 	diff("client_idle_timeout", built.ClientIdleTimeout, nr.ClientIdleTimeout)
 	if built.APIKeyManagement {
 		diff("api_key_name", built.APIKeyName, nr.APIKeyName)

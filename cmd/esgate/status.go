@@ -41,7 +41,8 @@ func statusHandler(reg *prometheus.Registry, routes []*route, withPprof bool) ht
 	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		// Not /debug/pprof/cmdline: the command line may hold an inline
+		// --password or --api-key. (pprof.Index answers it 404.)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
