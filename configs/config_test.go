@@ -1,8 +1,8 @@
 package configs
 
 import (
-	"math"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
