@@ -354,3 +354,24 @@ func FuzzExpandEnv(f *testing.F) {
 		}
 	})
 }
+
+// TestFlagReferencesStayReferences: a ${VAR} in a flag is expanded anew on
+// every Load, so a reload after a keystore or environment change uses the
+// new secret (it used to be expanded once and written back).
+func TestFlagReferencesStayReferences(t *testing.T) {
+	ca := fixture(t)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fl := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--hosts", "https://a:9200", "--api-key", "${KEY}", "--ssl-certificate-authorities", ca}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"id:first", "id:second"} {
+		cfg, err := Load(fl, env(map[string]string{"KEY": key}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Routes[0].APIKey != key {
+			t.Errorf("api_key %q after the secret became %q", cfg.Routes[0].APIKey, key)
+		}
+	}
+}

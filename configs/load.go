@@ -124,18 +124,25 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 			}
 		}
 	}
+	// Flags are expanded into a copy on every Load: the flag values keep
+	// their ${VAR} references, so a reload sees a changed keystore or
+	// environment.
+	var flagVals map[string][]string
 	if fl != nil {
+		flagVals = make(map[string][]string, len(fl.set))
 		for k, vals := range fl.set {
+			out := make([]string, len(vals))
 			for i, v := range vals {
 				x, err := ExpandEnv(v, lookup)
 				if err != nil {
 					return nil, fmt.Errorf("--%s: %w", FlagName(k), err)
 				}
-				vals[i] = x
+				out[i] = x
 			}
+			flagVals[k] = out
 			cfg.explicit[k] = true
 		}
-		if err := applyFlags(reflect.ValueOf(cfg).Elem(), fl, allFields); err != nil {
+		if err := applyFlags(reflect.ValueOf(cfg).Elem(), fl.order, flagVals, allFields); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +153,7 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config file %s: routes[%d]: %w", fl.ConfigFile, i, err)
 		}
 		if fl != nil {
-			if err := applyFlags(reflect.ValueOf(&r).Elem(), fl, routeFields); err != nil {
+			if err := applyFlags(reflect.ValueOf(&r).Elem(), fl.order, flagVals, routeFields); err != nil {
 				return nil, err
 			}
 		}
@@ -169,14 +176,14 @@ func copyMap(m map[string]string) map[string]string {
 	return out
 }
 
-func applyFlags(v reflect.Value, fl *Flags, fields []field) error {
-	for _, key := range fl.order {
+func applyFlags(v reflect.Value, order []string, set map[string][]string, fields []field) error {
+	for _, key := range order {
 		for _, f := range fields {
 			if f.key != key {
 				continue
 			}
 			var vals []string
-			for _, s := range fl.set[key] {
+			for _, s := range set[key] {
 				if isList(v.FieldByIndex(f.index)) {
 					vals = append(vals, splitList(s)...)
 				} else {

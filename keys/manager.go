@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/esproto"
 )
 
 // Options configure a Manager. Zero values take the documented defaults.
@@ -39,15 +39,27 @@ type Options struct {
 }
 
 // Manager mints and renews the API key stored in Target.
+//
+// No lock is held across a call to Elasticsearch: one mint runs at a time
+// (others wait for its outcome, single-flight), and mu guards only the
+// key in force.
 type Manager struct {
 	es     *elasticsearch.TypedClient // authenticated with the minting credential
 	target *auth.Source
 	opts   Options
 
-	mu      sync.Mutex // serialises mints
+	mu      sync.Mutex
 	current key
+	flight  *mintCall // the mint under way, if any
 	renewc  chan struct{}
 	wg      sync.WaitGroup
+	ctx     context.Context // Run's; ends the delayed invalidations
+}
+
+// mintCall is one mint that concurrent callers share.
+type mintCall struct {
+	done chan struct{}
+	err  error
 }
 
 type key struct {
@@ -56,6 +68,12 @@ type key struct {
 	expires time.Time
 	minted  time.Time
 }
+
+// MinRemintInterval is the least time between two mints that a refused
+// key triggers: a key refused right after it was minted points at a
+// problem a new key does not fix (privileges, a realm, a clock), and each
+// mint is a key in the cluster.
+var MinRemintInterval = 10 * time.Second
 
 // New returns a Manager that mints with es and stores keys in target.
 func New(es *elasticsearch.TypedClient, target *auth.Source, opts Options) *Manager {
@@ -74,20 +92,59 @@ func New(es *elasticsearch.TypedClient, target *auth.Source, opts Options) *Mana
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Manager{es: es, target: target, opts: opts, renewc: make(chan struct{}, 1)}
+	return &Manager{es: es, target: target, opts: opts, renewc: make(chan struct{}, 1), ctx: context.Background()}
 }
 
 // Mint creates the first key and stores it; call before serving.
 func (m *Manager) Mint(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, err := m.mintLocked(ctx)
-	return err
+	return m.mint(ctx, "start")
 }
 
-// mintLocked creates a key, stores it as the forwarding credential and
-// returns the previous key's id.
-func (m *Manager) mintLocked(ctx context.Context) (string, error) {
+// mint creates a key and makes it the forwarding credential; the key it
+// replaces is invalidated after InvalidateDelay. A mint already under way
+// is waited for instead of starting another.
+func (m *Manager) mint(ctx context.Context, why string) error {
+	m.mu.Lock()
+	if c := m.flight; c != nil {
+		m.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := &mintCall{done: make(chan struct{})}
+	m.flight = c
+	m.mu.Unlock()
+
+	k, err := m.create(ctx)
+
+	m.mu.Lock()
+	old := m.current
+	if err == nil {
+		m.current = k
+		m.target.Store(auth.Raw("api_key", k.header))
+	}
+	m.flight = nil
+	m.mu.Unlock()
+	c.err = err
+	close(c.done)
+	if err != nil {
+		return err
+	}
+	if m.opts.OnMint != nil {
+		m.opts.OnMint(k.expires)
+	}
+	m.opts.Log.Info("API key minted", "name", m.opts.Name, "id", k.id, "trigger", why, "expires", k.expires.UTC().Format(time.RFC3339))
+	if old.id != "" {
+		m.invalidateLater(old.id)
+	}
+	return nil
+}
+
+// create asks Elasticsearch for a new key (no lock held).
+func (m *Manager) create(ctx context.Context) (key, error) {
 	name := m.opts.Name
 	md := types.Metadata{"managed_by": json.RawMessage(`"esgate"`)}
 	for k, v := range m.opts.Metadata {
@@ -96,21 +153,13 @@ func (m *Manager) mintLocked(ctx context.Context) (string, error) {
 	}
 	res, err := m.es.Security.CreateApiKey().Request(&createapikey.Request{Name: &name, Expiration: m.opts.Expiration, Metadata: md}).Do(ctx)
 	if err != nil {
-		return "", fmt.Errorf("minting API key: %w", describe(err))
+		return key{}, fmt.Errorf("minting API key: %w", describe(err))
 	}
-	now := time.Now()
-	k := key{id: res.Id, minted: now, header: "ApiKey " + res.Encoded}
+	k := key{id: res.Id, minted: time.Now(), header: "ApiKey " + res.Encoded}
 	if res.Expiration != nil {
 		k.expires = time.UnixMilli(*res.Expiration)
 	}
-	old := m.current.id
-	m.current = k
-	m.target.Store(auth.APIKey(res.Encoded))
-	if m.opts.OnMint != nil {
-		m.opts.OnMint(k.expires)
-	}
-	m.opts.Log.Info("API key minted", "name", name, "id", k.id, "expires", k.expires.UTC().Format(time.RFC3339))
-	return old, nil
+	return k, nil
 }
 
 // Expires returns when the current key expires (zero: never).
@@ -120,13 +169,17 @@ func (m *Manager) Expires() time.Time {
 	return m.current.expires
 }
 
-// Run renews the key before it expires until ctx ends.
+// Run renews the key before it expires until ctx ends, then waits for the
+// invalidations it scheduled (they are cut short).
 func (m *Manager) Run(ctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.opts.Log.Error("API key manager panicked", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
 	for {
 		m.mu.Lock()
 		k := m.current
@@ -146,29 +199,23 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-m.renewc:
 			t.Stop()
 		}
-		m.renew(ctx, "scheduled")
+		if err := m.mint(ctx, "scheduled"); err != nil {
+			m.opts.Log.Error("API key renewal failed; retrying in 5s", "err", err)
+			select {
+			case <-time.After(5 * time.Second):
+			case <-ctx.Done():
+			}
+			m.Trigger()
+		}
 	}
 }
 
-// renew mints a new key and invalidates the old one after the delay.
-func (m *Manager) renew(ctx context.Context, why string) {
+// invalidateLater invalidates the key id after InvalidateDelay, so that
+// requests already sent with it can finish.
+func (m *Manager) invalidateLater(id string) {
 	m.mu.Lock()
-	old, err := m.mintLocked(ctx)
+	ctx := m.ctx
 	m.mu.Unlock()
-	if err != nil {
-		m.opts.Log.Error("API key renewal failed; retrying in 5s", "trigger", why, "err", err)
-		go func() {
-			select {
-			case <-time.After(5 * time.Second):
-				m.Trigger()
-			case <-ctx.Done():
-			}
-		}()
-		return
-	}
-	if old == "" {
-		return
-	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -178,11 +225,11 @@ func (m *Manager) renew(ctx context.Context, why string) {
 		}
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, err := m.es.Security.InvalidateApiKey().Request(&invalidateapikey.Request{Ids: []string{old}}).Do(ictx); err != nil {
-			m.opts.Log.Warn("invalidating the previous API key failed", "id", old, "err", describe(err))
+		if _, err := m.es.Security.InvalidateApiKey().Request(&invalidateapikey.Request{Ids: []string{id}}).Do(ictx); err != nil {
+			m.opts.Log.Warn("invalidating the previous API key failed", "id", id, "err", describe(err))
 			return
 		}
-		m.opts.Log.Info("previous API key invalidated", "id", old)
+		m.opts.Log.Info("previous API key invalidated", "id", id)
 	}()
 }
 
@@ -194,30 +241,34 @@ func (m *Manager) Trigger() {
 	}
 }
 
-// Recover is called with the body of a 401 answer. If Elasticsearch says
-// the key esgate sent is expired, invalidated or unknown, it mints a new
-// one at once (once for concurrent callers) and reports true, meaning a
-// request that has not sent its body may be retried.
+// Recover is called with the Authorization a request sent and the body
+// of the 401 it got. It reports whether a request that has not sent a
+// body may be retried with the credential now in force:
+//   - the 401 is not about an API key being expired, invalidated or
+//     unknown (esproto.KeyRefused): false;
+//   - the refused key is no longer the current one (another request
+//     already replaced it): true;
+//   - it is the current one: a new key is minted, once for all concurrent
+//     callers, unless the current key is younger than MinRemintInterval
+//     (then false: a new key would be refused as well).
 func (m *Manager) Recover(ctx context.Context, sentAuth string, body []byte) bool {
-	var e struct {
-		Error struct {
-			Additional string `json:"additional_unsuccessful_credentials"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return false
-	}
-	a := e.Error.Additional
-	if !strings.HasPrefix(a, "API key:") || !(strings.Contains(a, "expired") || strings.Contains(a, "invalidated") || strings.Contains(a, "unable to find apikey")) {
+	reason, refused := esproto.KeyRefused(body)
+	if !refused {
 		return false
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.current.header != sentAuth {
-		return true // another request already replaced it
+	cur := m.current
+	inFlight := m.flight != nil
+	m.mu.Unlock()
+	if cur.header != sentAuth {
+		return !inFlight || m.mint(ctx, "refused key") == nil
 	}
-	m.opts.Log.Warn("Elasticsearch refused the managed API key; minting a new one", "reason", a)
-	if _, err := m.mintLocked(ctx); err != nil {
+	if time.Since(cur.minted) < MinRemintInterval {
+		m.opts.Log.Warn("Elasticsearch refused the managed API key just minted; not minting another", "reason", reason, "min_interval", MinRemintInterval.String())
+		return false
+	}
+	m.opts.Log.Warn("Elasticsearch refused the managed API key; minting a new one", "reason", reason)
+	if err := m.mint(ctx, "refused key"); err != nil {
 		m.opts.Log.Error("re-minting the API key failed", "err", err)
 		return false
 	}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
@@ -29,8 +31,8 @@ func (h hostTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return h.rt.RoundTrip(r2)
 }
 
-func TestRecoverDecisions(t *testing.T) {
-	es, _ := esserver.StartT(t, esserver.Options{})
+func newClient(t *testing.T, es *esserver.Server) *elasticsearch.TypedClient {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(es.CA.Cert)
 	u, _ := url.Parse(es.URL)
@@ -39,6 +41,55 @@ func TestRecoverDecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// TestRemintSingleFlightAndRateLimited: twenty requests refused with the
+// current key at once make one new key, and the key each mint replaces is
+// invalidated; a key refused right after it was minted is not replaced.
+func TestRemintSingleFlightAndRateLimited(t *testing.T) {
+	es, _ := esserver.StartT(t, esserver.Options{})
+	defer func(d time.Duration) { MinRemintInterval = d }(MinRemintInterval)
+	MinRemintInterval = 0
+	target, _ := auth.NewSource(func() (auth.Credential, error) { return auth.NoHeader("api_key"), nil })
+	m := New(newClient(t, es), target, Options{Name: "sf", InvalidateDelay: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := m.Mint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := target.Header()
+	expired := []byte(`{"error":{"type":"security_exception","reason":"unable to authenticate","additional_unsuccessful_credentials":"API key: api key is expired"},"status":401}`)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !m.Recover(context.Background(), first, expired) {
+				t.Error("a refused request was not told to retry")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := es.APIKeysNamed("sf"); n != 2 {
+		t.Errorf("%d keys minted in all; expected 2 (the first and one re-mint)", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for es.ActiveAPIKeys("sf") != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := es.ActiveAPIKeys("sf"); n != 1 {
+		t.Errorf("%d active keys; the replaced one was not invalidated", n)
+	}
+	MinRemintInterval = time.Hour
+	if m.Recover(context.Background(), target.Header(), expired) || es.APIKeysNamed("sf") != 2 {
+		t.Error("a key refused right after its mint was replaced again")
+	}
+}
+
+func TestRecoverDecisions(t *testing.T) {
+	es, _ := esserver.StartT(t, esserver.Options{})
+	client := newClient(t, es)
+	defer func(d time.Duration) { MinRemintInterval = d }(MinRemintInterval)
+	MinRemintInterval = 0
 	target, _ := auth.NewSource(func() (auth.Credential, error) { return auth.NoHeader("api_key"), nil })
 	m := New(client, target, Options{Name: "k", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := m.Mint(context.Background()); err != nil {

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/esgate/esgate/metrics"
+	"github.com/esgate/esgate/esproto"
 )
 
 // Options shape a run. Zero values take the documented defaults.
@@ -320,7 +320,7 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 		}
 		return false
 	}
-	counts, err := metrics.BulkItems(body)
+	counts, err := esproto.BulkItems(body)
 	if err != nil {
 		t.errors++
 		t.failedEvents += int64(b.Events)

@@ -2,11 +2,12 @@ package metrics
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/esgate/esgate/esproto"
 )
 
 // Metrics holds every esgate metric. Labels are bounded: route and host come
@@ -212,7 +213,7 @@ func (r *Route) EsgateError(typ string) {
 }
 
 // BulkItems adds item outcomes.
-func (r *Route) BulkItems(counts map[ItemKey]int) {
+func (r *Route) BulkItems(counts map[esproto.ItemKey]int) {
 	if r == nil {
 		return
 	}
@@ -254,29 +255,4 @@ func (r *Route) Reload(ok bool) {
 	r.m.reloads.WithLabelValues(r.name, result).Inc()
 	r.m.lastReload.WithLabelValues(r.name).Set(float64(time.Now().Unix()))
 	r.m.lastReloadOK.WithLabelValues(r.name).Set(v)
-}
-
-// Endpoint classifies a request path into a bounded set of classes.
-func Endpoint(path string) string {
-	p := strings.Trim(path, "/")
-	if p == "" {
-		return "root"
-	}
-	for _, seg := range strings.Split(p, "/") {
-		switch {
-		case seg == "_bulk" || seg == "_monitoring":
-			return "bulk"
-		case seg == "_search" || seg == "_count" || seg == "_msearch":
-			return "search"
-		case seg == "_index_template" || seg == "_template" || seg == "_component_template":
-			return "index_template"
-		case seg == "_ilm":
-			return "ilm"
-		case seg == "_security":
-			return "security"
-		case seg == "_license" || seg == "_cluster" || seg == "_nodes" || seg == "_cat" || seg == "_xpack":
-			return "cluster"
-		}
-	}
-	return "other"
 }

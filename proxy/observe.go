@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/metrics"
+	"github.com/esgate/esgate/esproto"
 )
 
 // reqInfo collects what one request did, for metrics and the access log.
@@ -96,7 +95,7 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 		r.Body = &countingBody{ReadCloser: r.Body, n: &info.reqBytes}
 	}
 	rec := &statusRecorder{ResponseWriter: w}
-	endpoint := metrics.Endpoint(r.URL.Path)
+	endpoint := esproto.Endpoint(r.URL.Path)
 	info.endpoint = endpoint
 	if m != nil {
 		m.InFlight.Inc()
@@ -160,7 +159,7 @@ func (p *Proxy) afterResponse(ctx context.Context, res *http.Response) {
 		if m == nil {
 			return
 		}
-		m.AuthFailure(res.StatusCode, authReason(res.StatusCode, peekBody(res, maxAuthBody)))
+		m.AuthFailure(res.StatusCode, esproto.AuthReason(res.StatusCode, peekBody(res, maxAuthBody)))
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
 		if info != nil && !p.opts.DisableBulkParsing && info.endpoint == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
@@ -225,7 +224,7 @@ func (b *bulkCapture) finish() {
 		return
 	}
 	b.done = true
-	counts, err := metrics.BulkItems(b.buf)
+	counts, err := esproto.BulkItems(b.buf)
 	if err != nil {
 		return
 	}
@@ -236,36 +235,6 @@ func (b *bulkCapture) finish() {
 		}
 	}
 	b.p.opts.Metrics.BulkItems(counts)
-}
-
-// authReason classifies a 401/403 body into a bounded reason label.
-func authReason(code int, body []byte) string {
-	if code == http.StatusForbidden {
-		return "unauthorized_action"
-	}
-	var e struct {
-		Error struct {
-			Reason     string `json:"reason"`
-			Additional string `json:"additional_unsuccessful_credentials"`
-		} `json:"error"`
-	}
-	json.Unmarshal(body, &e)
-	a, r := e.Error.Additional, e.Error.Reason
-	switch {
-	case strings.Contains(a, "expired"):
-		return "api_key_expired"
-	case strings.Contains(a, "invalidated"):
-		return "api_key_invalidated"
-	case strings.Contains(a, "unable to find apikey"):
-		return "api_key_not_found"
-	case strings.HasPrefix(a, "API key:"):
-		return "api_key_invalid"
-	case strings.HasPrefix(r, "missing authentication"):
-		return "missing_credentials"
-	case strings.HasPrefix(r, "unable to authenticate user"):
-		return "bad_user_password"
-	}
-	return "other"
 }
 
 // tlsReason labels a handshake failure.

@@ -19,6 +19,7 @@ import (
 	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/esproto"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -234,17 +235,10 @@ func explainDial(err error) error {
 
 // explainStatus turns an ES error answer into a sentence with the fix.
 func explainStatus(res *http.Response, body []byte) error {
-	var e struct {
-		Error struct {
-			Type       string `json:"type"`
-			Reason     string `json:"reason"`
-			Additional string `json:"additional_unsuccessful_credentials"`
-		} `json:"error"`
-	}
-	json.Unmarshal(body, &e)
-	reason := e.Error.Reason
-	if e.Error.Additional != "" {
-		reason += " (" + e.Error.Additional + ")"
+	e, _ := esproto.ParseError(body)
+	reason := e.Reason
+	if e.Additional != "" {
+		reason += " (" + e.Additional + ")"
 	}
 	if reason == "" {
 		reason = strings.TrimSpace(string(body))

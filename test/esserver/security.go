@@ -569,3 +569,16 @@ func (s *Server) ActiveAPIKeys(name string) int {
 	}
 	return n
 }
+
+// APIKeysNamed counts the API keys ever created with name, valid or not.
+func (s *Server) APIKeysNamed(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range s.apiKeys {
+		if k.name == name {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,102 @@
+package esproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var bulkCases = []struct {
+	name, body string
+	want       map[ItemKey]int
+}{
+	{"filter_path", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`, map[ItemKey]int{{201, ""}: 2}},
+	{"filter_path errors", `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected \"status\":500 execution"}}},{"index":{"status":403,"error":{"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized"}}}]}`,
+		map[ItemKey]int{{201, ""}: 1, {429, "es_rejected_execution_exception"}: 1, {403, "security_exception"}: 1}},
+	{"full response", `{"took":30,"errors":true,"items":[{"index":{"_index":"test","_id":"1","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}},{"update":{"_index":"index1","_id":"5","status":404,"error":{"type":"document_missing_exception","reason":"[5]: document missing","index_uuid":"aAsFqTI0Tc2W0LCWgPNrOA","shard":"0","index":"index1"}}},{"delete":{"_index":"test","_id":"2","_version":1,"result":"not_found","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":1,"_primary_term":2,"status":404}}]}`,
+		map[ItemKey]int{{201, ""}: 1, {404, "document_missing_exception"}: 1, {404, ""}: 1}},
+	{"pretty (?pretty, ES-compatible servers)", "{\n  \"errors\" : true,\n  \"items\" : [\n    {\n      \"create\" : {\n        \"status\" : 201\n      }\n    },\n    {\n      \"create\" : {\n        \"status\" : 429,\n        \"error\" : {\n          \"type\" : \"es_rejected_execution_exception\"\n        }\n      }\n    }\n  ]\n}",
+		map[ItemKey]int{{201, ""}: 1, {429, "es_rejected_execution_exception"}: 1}},
+	{"spaces after colons", `{"errors": false, "items": [{"create": {"status": 201}}, {"index": {"status": 200}}]}`, map[ItemKey]int{{201, ""}: 1, {200, ""}: 1}},
+	{"empty items", `{"errors":false,"items":[]}`, map[ItemKey]int{}},
+}
+
+func TestBulkItems(t *testing.T) {
+	for _, tt := range bulkCases {
+		got, err := BulkItems([]byte(tt.body))
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %v %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+	if _, err := BulkItems([]byte(`<html>`)); err == nil {
+		t.Error("a non-bulk body was counted")
+	}
+}
+
+// decodeItems is the oracle: encoding/json's reading of a bulk response
+// (ok false when it is not one whose items each have one action with an
+// integer status).
+func decodeItems(s []byte) (map[ItemKey]int, bool) {
+	var r struct {
+		Items []map[string]struct {
+			Status *int `json:"status"`
+			Error  *struct {
+				Type string `json:"type"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if json.Unmarshal(s, &r) != nil || r.Items == nil {
+		return nil, false
+	}
+	want := map[ItemKey]int{}
+	for _, it := range r.Items {
+		if len(it) != 1 {
+			return nil, false
+		}
+		for _, v := range it {
+			if v.Status == nil || *v.Status < 0 || *v.Status > 9999 {
+				return nil, false
+			}
+			k := ItemKey{Status: *v.Status}
+			if v.Error != nil {
+				k.ErrorType = v.Error.Type
+			}
+			want[k]++
+		}
+	}
+	return want, true
+}
+
+// FuzzBulkItems: never panics, and on every well-formed bulk response,
+// compact or pretty-printed (the same document indented), agrees with a
+// full JSON decode.
+func FuzzBulkItems(f *testing.F) {
+	for _, c := range bulkCases {
+		f.Add(c.body)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := BulkItems([]byte(s))
+		want, ok := decodeItems([]byte(s))
+		if !ok || bytes.Count([]byte(s), []byte(`"status"`)) != itemCount(want) {
+			return // not a bulk response, or "status" keys outside items: outside the contract
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("scan %v %v, decode %v for %s", got, err, want, s)
+		}
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, []byte(s), "", "  ") == nil {
+			if got, err := BulkItems(pretty.Bytes()); err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("pretty: scan %v %v, decode %v for %s", got, err, want, pretty.String())
+			}
+		}
+	})
+}
+
+func itemCount(m map[ItemKey]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
