@@ -370,6 +370,15 @@ func (s *Source) ReloadWith(opts Options) error {
 	return s.reloadLocked(opts)
 }
 
+// Set puts m, loaded from opts (see Load), in force: for a caller that
+// loads several things and commits them only when all of them loaded.
+func (s *Source) Set(opts Options, m *Material) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts = opts
+	s.cur.Store(m)
+}
+
 func (s *Source) reloadLocked(opts Options) error {
 	m, err := Load(opts)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/policy"
 )
 
 // Route is one listener with its own upstream hosts, credentials and trust.
@@ -65,6 +66,11 @@ type Route struct {
 	APIKeyInvalidateDelay Duration `yaml:"api_key_invalidate_delay" help:"how long the previous managed key stays valid after the switch (default 60s)"`
 
 	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
+
+	AllowedHosts        []string `yaml:"allowed_hosts" help:"Host names accepted besides loopback names and the listener's address, e.g. the service name clients use (default none: other names are refused, against DNS rebinding)"`
+	AllowedOrigins      []string `yaml:"allowed_origins" help:"browser Origins whose requests are forwarded, * for any (default none: requests with Origin or a cross-site Sec-Fetch-Site are refused)"`
+	ForwardHeaders      []string `yaml:"forward_headers" help:"identity headers passed to Elasticsearch: es-security-runas-user, es-secondary-authorization (default none: stripped)"`
+	AllowCredentialAPIs bool     `yaml:"allow_credential_apis" help:"lend the credential to change passwords and create, grant, update or invalidate credentials (API keys, tokens, users, roles) (default false)"`
 
 	ConnectTimeout        Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
 	HandshakeTimeout      Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
@@ -145,6 +151,12 @@ func (r *Route) Files() []string {
 		}
 	}
 	return out
+}
+
+// Policy returns the route's request policy settings.
+func (r *Route) Policy() policy.Config {
+	return policy.Config{AllowedHosts: r.AllowedHosts, AllowedOrigins: r.AllowedOrigins,
+		ForwardHeaders: r.ForwardHeaders, AllowCredentialAPIs: r.AllowCredentialAPIs}
 }
 
 // AuthKind names the authentication method: basic, api_key, bearer or pki.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/policy"
 )
 
 // Validate fills defaults, checks every route and loads (once) every file it
@@ -127,6 +128,20 @@ func (r *Route) validate() error {
 	}
 	if r.HealthcheckPath == "" {
 		r.HealthcheckPath = "/"
+	}
+	for _, h := range r.ForwardHeaders {
+		known := false
+		for _, k := range policy.IdentityHeaders {
+			known = known || strings.EqualFold(h, k)
+		}
+		if !known {
+			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
+		}
+	}
+	for _, o := range r.AllowedOrigins {
+		if o != "*" && !strings.Contains(o, "://") {
+			return fmt.Errorf("allowed_origins: %q is not an origin: want scheme://host[:port] as browsers send it, or *", o)
+		}
 	}
 	if r.MaxResponseHeaderSize == 0 {
 		r.MaxResponseHeaderSize = DefaultMaxResponseHeader

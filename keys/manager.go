@@ -63,16 +63,18 @@ type mintCall struct {
 }
 
 type key struct {
+	trigger string // why it was minted: start, scheduled, refused key
 	id      string
 	header  string // the Authorization value sent with it
 	expires time.Time
 	minted  time.Time
 }
 
-// MinRemintInterval is the least time between two mints that a refused
-// key triggers: a key refused right after it was minted points at a
-// problem a new key does not fix (privileges, a realm, a clock), and each
-// mint is a key in the cluster.
+// MinRemintInterval is the least time between two mints that refused
+// keys trigger: a key minted because its predecessor was refused, and
+// refused in turn right away, points at a problem a new key does not fix
+// (a realm, a clock, a policy revoking keys), and each mint is a key in
+// the cluster.
 var MinRemintInterval = 10 * time.Second
 
 // New returns a Manager that mints with es and stores keys in target.
@@ -119,6 +121,7 @@ func (m *Manager) mint(ctx context.Context, why string) error {
 	m.mu.Unlock()
 
 	k, err := m.create(ctx)
+	k.trigger = why
 
 	m.mu.Lock()
 	old := m.current
@@ -249,8 +252,9 @@ func (m *Manager) Trigger() {
 //   - the refused key is no longer the current one (another request
 //     already replaced it): true;
 //   - it is the current one: a new key is minted, once for all concurrent
-//     callers, unless the current key is younger than MinRemintInterval
-//     (then false: a new key would be refused as well).
+//     callers, unless the current key was itself minted for a refusal
+//     less than MinRemintInterval ago (then false: a new key would be
+//     refused as well).
 func (m *Manager) Recover(ctx context.Context, sentAuth string, body []byte) bool {
 	reason, refused := esproto.KeyRefused(body)
 	if !refused {
@@ -263,8 +267,8 @@ func (m *Manager) Recover(ctx context.Context, sentAuth string, body []byte) boo
 	if cur.header != sentAuth {
 		return !inFlight || m.mint(ctx, "refused key") == nil
 	}
-	if time.Since(cur.minted) < MinRemintInterval {
-		m.opts.Log.Warn("Elasticsearch refused the managed API key just minted; not minting another", "reason", reason, "min_interval", MinRemintInterval.String())
+	if cur.trigger == "refused key" && time.Since(cur.minted) < MinRemintInterval {
+		m.opts.Log.Warn("Elasticsearch refused the managed API key minted for a refusal; not minting another", "reason", reason, "min_interval", MinRemintInterval.String())
 		return false
 	}
 	m.opts.Log.Warn("Elasticsearch refused the managed API key; minting a new one", "reason", reason)

@@ -27,6 +27,7 @@ type Metrics struct {
 	bulkEvents    *prometheus.CounterVec
 	bulkItems     *prometheus.CounterVec
 	esgateErrors  *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 	certExpiry    *prometheus.GaugeVec
 	keyExpiry     *prometheus.GaugeVec
 	reloads       *prometheus.CounterVec
@@ -66,6 +67,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bulk item outcomes read from responses, by status and error type (empty on success)."}, []string{"route", "status", "error_type"}),
 		esgateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_errors_total",
 			Help: "Requests esgate answered itself because it got no answer, by error type."}, []string{"route", "type"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_policy_refusals_total",
+			Help: "Requests the route's policy refused (403 esgate_policy_exception), by rule: method, upgrade, host, browser, credential_api."}, []string{"route", "rule"}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_cert_expiry_timestamp_seconds",
 			Help: "NotAfter of the loaded certificates (kind ca or client), as a Unix time."}, []string{"route", "kind", "subject"}),
 		keyExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_api_key_expiry_timestamp_seconds",
@@ -78,7 +81,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "1 if the last reload succeeded."}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
-		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.certExpiry, m.keyExpiry,
+		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.certExpiry, m.keyExpiry,
 		m.reloads, m.lastReload, m.lastReloadOK)
 	return m
 }
@@ -205,7 +208,14 @@ func (r *Route) AuthFailure(code int, reason string) {
 	}
 }
 
-// EsgateError counts an answer esgate made itself.
+// PolicyRefusal counts a request the route's policy refused, by rule.
+func (r *Route) PolicyRefusal(rule string) {
+	if r != nil {
+		r.m.refusals.WithLabelValues(r.name, rule).Inc()
+	}
+}
+
+// EsgateError counts an answer esgate gave itself, by error type.
 func (r *Route) EsgateError(typ string) {
 	if r != nil {
 		r.m.esgateErrors.WithLabelValues(r.name, typ).Inc()

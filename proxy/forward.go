@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -14,6 +15,17 @@ import (
 // became a match_all); here the client's request is read in place and the
 // outbound one is written straight to the connection (outRequest.write).
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	pol := p.policy.Load()
+	if pol != nil {
+		_, unix := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
+		if ref := pol.Check(r, unix); ref != nil {
+			p.opts.Metrics.PolicyRefusal(ref.Rule)
+			p.log.Warn("request refused by policy", "route", p.name, "method", r.Method, "path", r.URL.Path, "rule", ref.Rule)
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusForbidden, "esgate_policy_exception", ref.Reason)
+			return
+		}
+	}
 	if max := p.opts.MaxBodySize; max > 0 {
 		if r.ContentLength > max {
 			writeError(w, http.StatusRequestEntityTooLarge, "esgate_content_too_long_exception",
@@ -26,6 +38,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	or := outRequest{ctx: r.Context(), method: r.Method, target: requestTarget(r), header: r.Header,
 		custom: p.opts.CustomHeaders, length: r.ContentLength}
+	if pol != nil {
+		or.strip = pol.Strip()
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		tb := &trackedBody{rc: r.Body, stall: p.opts.BodyReadTimeout}
 		if tb.stall > 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/metrics"
+	"github.com/esgate/esgate/policy"
 )
 
 // Options configure a Proxy. Zero durations take the documented defaults.
@@ -68,6 +69,9 @@ type Options struct {
 	// body of a 401 answer; when it returns true the credential has been
 	// replaced and a request without a body is retried once with it.
 	OnUnauthorized func(ctx context.Context, sentAuth string, body []byte) bool
+	// Policy decides which requests the credential is lent to (nil: all;
+	// esgate's routes always set one, see package policy).
+	Policy *policy.Policy
 	// Metrics, if set, receives the route's metrics.
 	Metrics *metrics.Route
 	// AccessLog, if set, gets one line per request (no query strings, no
@@ -90,6 +94,7 @@ type Proxy struct {
 	client       *upstreamClient
 	hostsMu      sync.Mutex  // serializes SetUpstreams
 	nodesRewrite atomic.Bool // see RewriteNodesHTTP
+	policy       atomic.Pointer[policy.Policy]
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -137,6 +142,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log}
 	p.pool.Store(newPool(opts.Upstreams))
+	p.policy.Store(opts.Policy)
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	p.client = &upstreamClient{
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
@@ -176,6 +182,9 @@ func (p *Proxy) Close() {
 		p.client.closeForever()
 	})
 }
+
+// SetPolicy replaces the request policy, as a reload does.
+func (p *Proxy) SetPolicy(pol *policy.Policy) { p.policy.Store(pol) }
 
 // CloseIdleConnections drops pooled connections so that new ones pick up
 // reloaded trust material.

@@ -225,6 +225,12 @@ func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
 // presented chain is on the connection, see httptrace.GotConnInfo.Conn's
 // ConnectionState; Response.TLS stays nil.)
 func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*http.Response, error) {
+	return p.ProbeAs(ctx, h, method, path, p.opts.Credential.Header())
+}
+
+// ProbeAs is Probe with the Authorization value auth ("" for none) in
+// place of the route's credential.
+func (p *Proxy) ProbeAs(ctx context.Context, h *Upstream, method, path, auth string) (*http.Response, error) {
 	u := *h.URL
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
@@ -235,7 +241,9 @@ func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*h
 	for k, v := range p.opts.CustomHeaders {
 		req.Header.Set(k, v)
 	}
-	p.opts.Credential.Apply(req.Header)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
 	return p.client.RoundTrip(req)
 }
 

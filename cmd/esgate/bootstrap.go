@@ -76,14 +76,13 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runBootstrap(ctx context.Context, rc *configs.Route, bf *bootstrapFlags, out io.Writer) error {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := buildRoute(rc, quiet)
+	rt, err := buildRoute(rc)
 	if err != nil {
 		return err
 	}
-	defer rt.proxy.Close()
-	base := rt.proxy.Transport()
-	admin, err := bootstrap.NewClient(auth.Transport(base, rt.cred.Current()))
+	defer rt.Close()
+	base := rt.Proxy().Transport()
+	admin, err := bootstrap.NewClient(rt.OwnTransport())
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
@@ -55,20 +54,19 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // doctor checks each route's credential for what the features need.
 func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Writer) error {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	want := cf.features.Needs()
 	var checks []bootstrap.Check
 	for i := range cfg.Routes {
-		rt, err := buildRoute(&cfg.Routes[i], quiet)
+		rt, err := buildRoute(&cfg.Routes[i])
 		if err != nil {
 			return err
 		}
-		es, err := bootstrap.NewClient(auth.Transport(rt.proxy.Transport(), rt.cred))
+		es, err := bootstrap.NewClient(rt.OwnTransport())
 		if err != nil {
 			return err
 		}
-		checks = append(checks, bootstrap.CheckPrivileges(ctx, es, rt.cfg.Name, want))
-		rt.proxy.Close()
+		checks = append(checks, bootstrap.CheckPrivileges(ctx, es, rt.Name(), want))
+		rt.Close()
 	}
 	missing := false
 	if cf.output == "json" {
@@ -111,21 +109,26 @@ func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Wri
 // fails, naming the cause and the fix, if any host does not pass.
 func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 	failed := 0
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		rt, err := buildRoute(rc, quiet)
+		rt, err := buildRoute(rc)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "route %q (listen %s, auth %s, ssl_verification_mode %s)\n", rc.Name, rc.Listen, rc.AuthKind(), rt.tls.Current().Mode())
-		for _, h := range rt.proxy.Hosts() {
-			if err := checkHost(ctx, rt.proxy, h, out); err != nil {
+		fmt.Fprintf(out, "route %q (listen %s, auth %s, ssl_verification_mode %s)\n", rc.Name, rc.Listen, rc.AuthKind(), rt.TLS().Mode())
+		if rc.APIKeyManagement {
+			fmt.Fprintf(out, "  api_key_management: checking the credential that mints the route's keys\n")
+		}
+		// The configured credential: with api_key_management, the one
+		// that mints (the forwarding key does not exist before serve).
+		cred := rt.Credential().Header()
+		for _, h := range rt.Proxy().Hosts() {
+			if err := checkHost(ctx, rt.Proxy(), h, cred, out); err != nil {
 				failed++
 				fmt.Fprintf(out, "  %s: FAILED: %s\n", h.URL, err)
 			}
 		}
-		rt.proxy.Close()
+		rt.Close()
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d host(s) failed the check", failed)
@@ -133,7 +136,7 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 	return nil
 }
 
-func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Writer) error {
+func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, cred string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// esgate's upstream connections wrap *tls.Conn, so Response.TLS is not
@@ -144,7 +147,7 @@ func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Wr
 			chain = s.ConnectionState().PeerCertificates
 		}
 	}})
-	res, body, err := get(ctx, p, h, "/")
+	res, body, err := get(ctx, p, h, "/", cred)
 	if err != nil {
 		return explainDial(err)
 	}
@@ -175,7 +178,7 @@ func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Wr
 	if fp != "" {
 		fmt.Fprintf(out, "    CA fingerprint: %s (top of the presented chain; ca_trusted_fingerprint)\n", fp)
 	}
-	res, body, err = get(ctx, p, h, "/_security/_authenticate")
+	res, body, err = get(ctx, p, h, "/_security/_authenticate", cred)
 	if err != nil {
 		return explainDial(err)
 	}
@@ -208,8 +211,8 @@ func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, out io.Wr
 	return nil
 }
 
-func get(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, path string) (*http.Response, []byte, error) {
-	res, err := p.Probe(ctx, h, http.MethodGet, path)
+func get(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, path, cred string) (*http.Response, []byte, error) {
+	res, err := p.ProbeAs(ctx, h, http.MethodGet, path, cred)
 	if err != nil {
 		return nil, nil, err
 	}

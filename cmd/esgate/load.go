@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/load"
 )
@@ -84,12 +82,12 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(exitUsage, err)
 		}
-		rt, err := buildRoute(&cfg.Routes[0], slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rt, err := buildRoute(&cfg.Routes[0])
 		if err != nil {
 			return fail(exitFailed, err)
 		}
-		defer rt.proxy.Close()
-		client = &http.Client{Transport: auth.Transport(rt.proxy.Transport(), rt.cred), Timeout: 5 * time.Minute}
+		defer rt.Close()
+		client = &http.Client{Transport: rt.OwnTransport(), Timeout: 5 * time.Minute}
 	}
 	batches, err := load.Batches(wo, 64)
 	if err != nil {

@@ -97,3 +97,42 @@ func TestPprofHidesCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestManagedKeyRoutes: with api_key_management, serve whose minting
+// credential Elasticsearch refuses fails at once naming the cause (it used
+// to deadlock: the mint's 401 re-entered the key manager through the
+// forwarding hook), and check reports on the minting credential (it used
+// to probe with the placeholder and always report 401).
+func TestManagedKeyRoutes(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	es.PutRole("minter", esserver.Role{Cluster: []string{"monitor", "manage_own_api_key"}})
+	es.AddUser("logstash_internal", "right-password", "minter")
+	base := []string{"--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key-management"}
+	// The minting credential is an API key Elasticsearch has invalidated:
+	// its 401 names an API key problem, which the forwarding hook acts on.
+	_, _, revoked := es.CreateAPIKey("logstash_internal", "revoked-minter", 0, nil)
+	es.InvalidateAPIKeysNamed("revoked-minter")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--status-listen", "off", "--listen", "127.0.0.1:0", "--api-key", revoked}, base...), &out, &out)
+	}()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("serve hung with a refused minting credential")
+	}
+	if code != exitFailed || !strings.Contains(out.String(), "api_key_management") || !strings.Contains(out.String(), "401") {
+		t.Errorf("serve: code %d, output %q; expected a failure naming api_key_management and the 401", code, out.String())
+	}
+
+	out.Reset()
+	code = run(ctx, append([]string{"check", "--user", "logstash_internal", "--password", "right-password"}, base...), &out, &out)
+	if code != exitOK || !strings.Contains(out.String(), `user "logstash_internal"`) {
+		t.Errorf("check: code %d, output %q; expected the minting user authenticated", code, out.String())
+	}
+}

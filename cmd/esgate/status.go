@@ -7,12 +7,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/esgate/esgate/route"
 )
 
 // statusHandler serves the status listener: /metrics, /healthz (the
 // process is alive), /readyz (every route has a live host that accepts its
 // credentials) and, if asked, /debug/pprof/. It never forwards anything.
-func statusHandler(reg *prometheus.Registry, routes []*route, withPprof bool) http.Handler {
+func statusHandler(reg *prometheus.Registry, routes []*route.Route, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -29,8 +31,8 @@ func statusHandler(reg *prometheus.Registry, routes []*route, withPprof bool) ht
 			Routes map[string]state `json:"routes"`
 		}{Ready: true, Routes: map[string]state{}}
 		for _, rt := range routes {
-			ok, why := rt.proxy.Ready()
-			out.Routes[rt.cfg.Name] = state{ok, why}
+			ok, why := rt.Ready()
+			out.Routes[rt.Name()] = state{ok, why}
 			out.Ready = out.Ready && ok
 		}
 		w.Header().Set("Content-Type", "application/json")

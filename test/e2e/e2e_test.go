@@ -343,13 +343,13 @@ func TestSIGHUPReloadsCredentials(t *testing.T) {
 	}
 	os.WriteFile(keyFile, []byte("this is not a key\n"), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p, "reload failed; keeping the previous material")
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="failure"`)
 	if g := whoami(); g != id1 {
 		t.Fatalf("after a broken reload: key %q; expected %q", g, id1)
 	}
 	os.WriteFile(keyFile, []byte(enc2+"\n"), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p, "msg=reloaded")
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	if g := whoami(); g != id2 {
 		t.Fatalf("after reload: key %q; expected %q", g, id2)
 	}
@@ -487,3 +487,54 @@ func tlsClient(t testing.TB, ca string) *http.Client {
 }
 
 func waitMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }
+
+// statusURL is the base URL of p's status listener (esgate picks the
+// port; it says which in its "status listener" line).
+func (p *proc) statusURL(t testing.TB) string {
+	t.Helper()
+	waitLog(t, p, "msg=\"status listener\"")
+	out := p.out.String()
+	i := strings.Index(out, "msg=\"status listener\" listen=")
+	rest := out[i+len("msg=\"status listener\" listen="):]
+	return "http://" + rest[:strings.IndexByte(rest, ' ')]
+}
+
+// metricSum scrapes p's /metrics and adds up the samples of name whose
+// labels contain every one of labels (`result="failure"`).
+func (p *proc) metricSum(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	res, err := http.Get(p.statusURL(t) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	sum := 0.0
+lines:
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue lines
+			}
+		}
+		var v float64
+		fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+		sum += v
+	}
+	return sum
+}
+
+// waitMetric waits until metricSum reaches at least want.
+func waitMetric(t testing.TB, p *proc, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.metricSum(t, name, labels...) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v stayed below %v", name, labels, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

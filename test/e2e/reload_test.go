@@ -193,10 +193,10 @@ func TestRotateClientCertificateUnderLoad(t *testing.T) {
 	cb, _ := os.ReadFile(newCert)
 	kb, _ := os.ReadFile(newKey)
 	replace(t, certFile, string(cb)) // certificate first: mismatched pair
-	waitCount(t, p, "reload failed; keeping the previous material", 1)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="failure"`)
 	time.Sleep(300 * time.Millisecond)
 	replace(t, keyFile, string(kb))
-	waitCount(t, p, "msg=reloaded", 1)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	time.Sleep(500 * time.Millisecond)
 	l.stop(t, es, index)
 	if !strings.Contains(p.out.String(), "private key does not match the certificate") {
@@ -231,13 +231,13 @@ func TestPasswordFileRotation(t *testing.T) {
 		t.Fatalf("status %d with the old password", s)
 	}
 	replace(t, pw, "second-password\n")
-	waitCount(t, p, "msg=reloaded", 1)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	if s := status(); s != 200 {
 		t.Fatalf("status %d after reload", s)
 	}
 	// An emptied file is refused and the current password keeps working.
 	replace(t, pw, "\n")
-	waitCount(t, p, "reload failed; keeping the previous material", 1)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="failure"`)
 	if s := status(); s != 200 {
 		t.Fatalf("status %d after a broken reload", s)
 	}
