@@ -40,7 +40,7 @@ func TestPolicyAttacks(t *testing.T) {
 		{name: "DNS rebinding", method: "GET", path: "/", hdr: []string{"Host", "rebind.attacker.example:9200"},
 			rule: "host", allow: policy.Config{AllowedHosts: []string{"rebind.attacker.example"}}},
 		{name: "cross-site POST", method: "POST", path: "/logstash-x/_delete_by_query", body: `{"query":{"match_all":{}}}`,
-			hdr: []string{"Origin", "https://evil.example", "Content-Type", "text/plain"},
+			hdr:  []string{"Origin", "https://evil.example", "Content-Type", "text/plain"},
 			rule: "browser", allow: policy.Config{AllowedOrigins: []string{"https://evil.example"}}},
 		{name: "TRACE", method: "TRACE", path: "/", rule: "method"},
 		{name: "upgrade", method: "GET", path: "/", hdr: []string{"Upgrade", "websocket", "Connection", "Upgrade"}, rule: "upgrade"},
