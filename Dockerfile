@@ -12,8 +12,12 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/esgate /usr/local/bin/esgate
 USER nonroot:nonroot
-# In a pod, Logstash reaches esgate on localhost: keep the default loopback
-# listen address. Mount credentials and the CA as files (Secrets).
-EXPOSE 9200
+# In a pod, Logstash reaches esgate on localhost: the default listen and
+# status addresses are loopback, so nothing is exposed. (A deployment that
+# binds status_listen to the pod IP for kubelet probes or scraping says so
+# in its own manifest.) Mount credentials and the CA as files (Secrets).
+# The image has no shell or curl: esgate probes itself.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/esgate", "probe", "--quiet"]
 ENTRYPOINT ["/usr/local/bin/esgate"]
 CMD ["serve", "--config", "/etc/esgate/esgate.yml"]

@@ -9,15 +9,9 @@ import (
 
 // Options say what to provision. Zero values take the documented defaults.
 type Options struct {
-	// IndexPattern is the index pattern Logstash writes (default "logstash-*").
-	IndexPattern string
-	// ILM adds manage_ilm (cluster) and manage, manage_ilm (indices) to the
-	// writer role, as the guide does when ILM is on (default true via the
-	// command's --ilm flag).
-	ILM bool
-	// DataStreams adds auto_configure and the data stream patterns logs-*-*
-	// and ecs-logstash-* to the writer role.
-	DataStreams bool
+	// Output is what the Logstash outputs do: the writer role and the
+	// publish key get exactly what it needs (see Output.PublishNeeds).
+	Output Output
 	// WriterRole and ReaderRole name the roles (default logstash_writer,
 	// logstash_reader).
 	WriterRole, ReaderRole string
@@ -37,8 +31,11 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.IndexPattern == "" {
-		o.IndexPattern = "logstash-*"
+	if o.Output.IndexPattern == "" {
+		o.Output.IndexPattern = "logstash-*"
+	}
+	if !o.Output.DataStream && !o.Output.Index && !o.Output.ILM {
+		ParseModes(DefaultModes, &o.Output)
 	}
 	if o.WriterRole == "" {
 		o.WriterRole = "logstash_writer"
@@ -92,57 +89,30 @@ type RoleSpec struct {
 	Indices []IndexPriv `json:"indices"`
 }
 
-// WriterRole is logstash_writer as the guide prescribes: cluster
-// manage_index_templates and monitor, indices write, create, create_index;
-// with ILM also manage_ilm (cluster) and manage, manage_ilm (indices); with
-// data streams auto_configure on the data stream patterns too.
-func (o *Options) WriterRoleSpec() RoleSpec {
-	r := RoleSpec{Cluster: []string{"manage_index_templates", "monitor"}}
-	privs := []string{"write", "create", "create_index"}
-	if o.ILM {
-		r.Cluster = append(r.Cluster, "manage_ilm")
-		privs = append(privs, "manage", "manage_ilm")
-	}
-	names := []string{o.IndexPattern}
-	if o.DataStreams {
-		privs = append(privs, "auto_configure")
-		for _, p := range []string{"logs-*-*", "ecs-logstash-*"} {
-			if !slices.Contains(names, p) {
-				names = append(names, p)
-			}
-		}
-	}
-	r.Indices = []IndexPriv{{Names: names, Privileges: privs}}
-	return r
-}
+// WriterRoleSpec is logstash_writer, the role of the logstash_internal
+// user: what the outputs need (Output.PublishNeeds). The guide's role
+// (write, create, create_index on logstash-*) alone refuses Logstash 8's
+// default output, which writes the data stream logs-generic-default.
+func (o *Options) WriterRoleSpec() RoleSpec { return o.Output.PublishNeeds() }
 
-// ReaderRoleSpec is logstash_reader: cluster manage_logstash_pipelines;
-// indices read, view_index_metadata.
+// ReaderRoleSpec is logstash_reader: reading what the outputs write, and
+// central pipeline management, as the guide's reader does.
 func (o *Options) ReaderRoleSpec() RoleSpec {
-	return RoleSpec{Cluster: []string{"manage_logstash_pipelines"},
-		Indices: []IndexPriv{{Names: []string{o.IndexPattern}, Privileges: []string{"read", "view_index_metadata"}}}}
+	return Union(o.Output.ReadNeeds(), ManagementNeeds())
 }
 
-// KeySpec returns the role descriptor of an API key purpose, from the
-// guide's "Grant access using API keys" section. The publish key also gets
-// auto_configure: without it the first event for a new index or data
-// stream fails with a 403 on indices:admin/auto_create.
+// KeySpec returns the role descriptor of an API key purpose: exactly what
+// that use needs (see needs.go).
 func (o *Options) KeySpec(purpose string) RoleSpec {
 	switch purpose {
 	case "publish":
-		names := []string{o.IndexPattern}
-		if o.DataStreams {
-			names = append(names, "logs-*-*", "ecs-logstash-*")
-		}
-		return RoleSpec{Cluster: []string{"monitor", "manage_ilm", "read_ilm"},
-			Indices: []IndexPriv{{Names: names, Privileges: []string{"view_index_metadata", "create_doc", "auto_configure"}}}}
+		return o.Output.PublishNeeds()
 	case "read":
-		return RoleSpec{Indices: []IndexPriv{{Names: []string{o.IndexPattern}, Privileges: []string{"read", "view_index_metadata"}}}}
+		return o.Output.ReadNeeds()
 	case "monitoring":
-		return RoleSpec{Cluster: []string{"monitor"},
-			Indices: []IndexPriv{{Names: []string{".monitoring-ls-*"}, Privileges: []string{"create_index", "create"}}}}
+		return MonitoringNeeds()
 	case "management":
-		return RoleSpec{Cluster: []string{"monitor", "manage_logstash_pipelines"}}
+		return ManagementNeeds()
 	}
 	panic("unknown purpose " + purpose)
 }
@@ -170,6 +140,9 @@ func (o *Options) users() []userSpec {
 	return []userSpec{
 		{"logstash_internal", "Internal Logstash User", []string{o.WriterRole}},
 		{"logstash_user", "Kibana User for Logstash", []string{o.ReaderRole, "logstash_system"}},
+		// The guide's central management user: the built-in
+		// logstash_admin role and the writer role.
+		{"logstash_admin_user", "Logstash Central Management", []string{"logstash_admin", o.WriterRole}},
 	}
 }
 
@@ -250,21 +223,22 @@ func (r RoleSpec) String() string {
 // blocks names the Elasticsearch action a missing privilege would block.
 func blocks(kind, priv string) string {
 	m := map[string]string{
-		"index:create_doc":                  "indices:data/write/bulk[s] (create): Logstash cannot write events",
-		"index:create":                      "indices:data/write/bulk[s] (create): documents cannot be written",
-		"index:index":                       "indices:data/write/bulk[s] (index): Logstash's default index action fails",
-		"index:write":                       "indices:data/write/bulk[s]: Logstash cannot write events",
-		"index:auto_configure":              "indices:admin/auto_create: the first event for a new index or data stream fails",
-		"index:create_index":                "indices:admin/create and indices:admin/auto_create: new indices cannot be created",
-		"index:view_index_metadata":         "indices:admin/get: Logstash cannot check its indices and aliases",
-		"index:manage":                      "indices:admin/*: ILM rollover aliases cannot be managed",
-		"index:manage_ilm":                  "indices:admin/ilm/*: ILM policies cannot be applied to indices",
-		"index:read":                        "indices:data/read/*: searches fail",
-		"cluster:monitor":                   "cluster:monitor/main: Logstash's startup check (GET /) fails",
-		"cluster:manage_index_templates":    "indices:admin/index_template/put: templates cannot be installed",
-		"cluster:manage_ilm":                "cluster:admin/ilm/put: the ILM policy cannot be installed",
-		"cluster:read_ilm":                  "cluster:admin/ilm/get: the ILM policy cannot be read",
-		"cluster:manage_logstash_pipelines": "cluster:admin/logstash/pipeline/*: central management cannot read pipelines",
+		"index:create_doc":                            "indices:data/write/bulk[s] (create): Logstash cannot write events",
+		"index:create":                                "indices:data/write/bulk[s] (create): documents cannot be written",
+		"index:index":                                 "indices:data/write/bulk[s] (index): Logstash's default index action fails",
+		"index:write":                                 "indices:data/write/bulk[s]: Logstash cannot write events",
+		"index:auto_configure":                        "indices:admin/auto_create: the first event for a new index or data stream fails",
+		"index:create_index":                          "indices:admin/create and indices:admin/auto_create: new indices cannot be created",
+		"index:view_index_metadata":                   "indices:admin/get: Logstash cannot check its indices and aliases",
+		"index:manage":                                "indices:admin/*: ILM rollover aliases cannot be managed",
+		"index:manage_ilm":                            "indices:admin/ilm/*: ILM policies cannot be applied to indices",
+		"index:read":                                  "indices:data/read/*: searches fail",
+		"cluster:monitor":                             "cluster:monitor/main: Logstash's startup check (GET /) fails",
+		"cluster:manage_index_templates":              "indices:admin/index_template/put: templates cannot be installed",
+		"cluster:manage_ilm":                          "cluster:admin/ilm/put: the ILM policy cannot be installed",
+		"cluster:read_ilm":                            "cluster:admin/ilm/get: the ILM policy cannot be read",
+		"cluster:manage_logstash_pipelines":           "cluster:admin/logstash/pipeline/*: central management cannot read pipelines",
+		"cluster:cluster:admin/xpack/monitoring/bulk": "POST /_monitoring/bulk: Logstash's monitoring data is refused",
 	}
 	if s, ok := m[kind+":"+priv]; ok {
 		return s
@@ -274,47 +248,20 @@ func blocks(kind, priv string) string {
 
 // Features are the Logstash features whose privileges the doctor checks.
 type Features struct {
-	IndexPattern string // default logstash-*
-	DataStreams  bool   // the output writes data streams (create to logs-*-*)
-	ILM          bool   // the output manages an ILM policy and rollover alias
-	Templates    bool   // the output installs its index template
-	Monitoring   bool   // the route carries Logstash monitoring (.monitoring-ls-*)
-	Management   bool   // the route carries central pipeline management
+	Output     Output // what the outputs do
+	Monitoring bool   // the route carries Logstash monitoring
+	Management bool   // the route carries central pipeline management
 }
 
-// Needs returns the privileges the features need, from the guide and from
-// what logstash-output-elasticsearch does at startup and per batch.
+// Needs returns the privileges the features need: the same table that
+// bootstrap grants from (needs.go).
 func (f Features) Needs() RoleSpec {
-	pattern := f.IndexPattern
-	if pattern == "" {
-		pattern = "logstash-*"
-	}
-	r := RoleSpec{Cluster: []string{"monitor"}}
-	if f.Templates {
-		r.Cluster = append(r.Cluster, "manage_index_templates")
-	}
-	if f.ILM {
-		r.Cluster = append(r.Cluster, "manage_ilm")
+	specs := []RoleSpec{f.Output.PublishNeeds()}
+	if f.Monitoring {
+		specs = append(specs, MonitoringNeeds())
 	}
 	if f.Management {
-		r.Cluster = append(r.Cluster, "manage_logstash_pipelines")
+		specs = append(specs, ManagementNeeds())
 	}
-	names := []string{pattern}
-	privs := []string{"create_doc", "auto_configure", "view_index_metadata"}
-	if f.DataStreams {
-		names = []string{"logs-*-*"}
-		if pattern != "logstash-*" {
-			names = append(names, pattern)
-		}
-	} else {
-		privs = append([]string{"index"}, privs...)
-	}
-	if f.ILM {
-		privs = append(privs, "manage", "manage_ilm")
-	}
-	r.Indices = []IndexPriv{{Names: names, Privileges: privs}}
-	if f.Monitoring {
-		r.Indices = append(r.Indices, IndexPriv{Names: []string{".monitoring-ls-*"}, Privileges: []string{"create_index", "create"}})
-	}
-	return r
+	return Union(specs...)
 }

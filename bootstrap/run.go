@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
@@ -156,6 +157,7 @@ func explain(doing string, err error) error {
 func (r *Runner) role(ctx context.Context, name string, want RoleSpec) (Action, error) {
 	a := Action{Kind: "role", Name: name}
 	res, err := r.ES.Security.GetRole().Name(name).Do(ctx)
+	md := types.Metadata{}
 	switch {
 	case esStatus(err) == 404:
 		a.Op, a.Detail = "create", want.String()
@@ -164,6 +166,9 @@ func (r *Runner) role(ctx context.Context, name string, want RoleSpec) (Action, 
 	default:
 		cur := RoleSpec{}
 		if role, ok := res[name]; ok {
+			for k, v := range role.Metadata {
+				md[k] = v // kept across updates (the logstash_system marker)
+			}
 			for _, c := range role.Cluster {
 				cur.Cluster = append(cur.Cluster, c.Name)
 			}
@@ -185,8 +190,8 @@ func (r *Runner) role(ctx context.Context, name string, want RoleSpec) (Action, 
 	if r.Opts.DryRun {
 		return a, nil
 	}
-	req := &putrole.Request{Cluster: clusterPrivs(want.Cluster), Indices: indexPrivs(want.Indices),
-		Metadata: types.Metadata{"managed_by": []byte(`"esgate"`)}}
+	md["managed_by"] = []byte(`"esgate"`)
+	req := &putrole.Request{Cluster: clusterPrivs(want.Cluster), Indices: indexPrivs(want.Indices), Metadata: md}
 	if _, err := r.ES.Security.PutRole(name).Request(req).Do(ctx); err != nil {
 		return a, explain(fmt.Sprintf("putting role %q", name), err)
 	}
@@ -284,10 +289,18 @@ func (r *Runner) systemUser(ctx context.Context) (Action, error) {
 	}
 	cur := res[name]
 	_, known := r.Secrets.Passwords[name]
-	setPw := !known || r.Opts.ResetPasswords
+	// A password esgate set before (for another secrets file) is kept:
+	// resetting it would break monitoring where that file is used.
+	marked, err := r.systemPasswordMarked(ctx)
+	if err != nil {
+		return a, err
+	}
+	setPw := r.Opts.ResetPasswords || (!known && !marked)
 	var details []string
 	if setPw {
 		details = append(details, "password set")
+	} else if !known {
+		a.Detail = "password kept: an earlier bootstrap set it and its secrets file holds it (use the monitoring API key here, or --reset-passwords)"
 	}
 	if !cur.Enabled {
 		details = append(details, "enable")
@@ -309,6 +322,9 @@ func (r *Runner) systemUser(ctx context.Context) (Action, error) {
 		if err := r.Save(r.Secrets); err != nil {
 			return a, err
 		}
+		if err := r.markSystemPassword(ctx); err != nil {
+			return a, err
+		}
 	}
 	if !cur.Enabled {
 		if _, err := r.ES.Security.EnableUser(name).Do(ctx); err != nil {
@@ -316,6 +332,43 @@ func (r *Runner) systemUser(ctx context.Context) (Action, error) {
 		}
 	}
 	return a, nil
+}
+
+// systemPasswordMarker is the writer role's metadata key that records
+// that esgate set logstash_system's password (built-in users carry no
+// metadata of their own).
+const systemPasswordMarker = "esgate_logstash_system_password_set"
+
+func (r *Runner) systemPasswordMarked(ctx context.Context) (bool, error) {
+	res, err := r.ES.Security.GetRole().Name(r.Opts.WriterRole).Do(ctx)
+	switch {
+	case esStatus(err) == 404:
+		return false, nil
+	case err != nil:
+		return false, explain(fmt.Sprintf("getting role %q", r.Opts.WriterRole), err)
+	}
+	_, ok := res[r.Opts.WriterRole].Metadata[systemPasswordMarker]
+	return ok, nil
+}
+
+// markSystemPassword records on the writer role that logstash_system's
+// password was set, keeping the role as it is.
+func (r *Runner) markSystemPassword(ctx context.Context) error {
+	res, err := r.ES.Security.GetRole().Name(r.Opts.WriterRole).Do(ctx)
+	if err != nil {
+		return explain(fmt.Sprintf("getting role %q", r.Opts.WriterRole), err)
+	}
+	role := res[r.Opts.WriterRole]
+	md := types.Metadata{}
+	for k, v := range role.Metadata {
+		md[k] = v
+	}
+	md[systemPasswordMarker] = []byte(fmt.Sprintf("%q", time.Now().UTC().Format(time.RFC3339)))
+	req := &putrole.Request{Cluster: role.Cluster, Indices: role.Indices, Metadata: md}
+	if _, err := r.ES.Security.PutRole(r.Opts.WriterRole).Request(req).Do(ctx); err != nil {
+		return explain(fmt.Sprintf("marking role %q", r.Opts.WriterRole), err)
+	}
+	return nil
 }
 
 func (r *Runner) apiKey(ctx context.Context, purpose string) (Action, error) {
@@ -340,11 +393,14 @@ func (r *Runner) apiKey(ctx context.Context, purpose string) (Action, error) {
 		a.Op, a.Detail = "create", r.Opts.KeySpec(purpose).String()
 	case r.Opts.Rotate:
 		a.Op, a.Detail = "rotate", fmt.Sprintf("new key, then invalidate %s", join(active))
+	case !recorded || !contains(active, rec.ID):
+		// The active key's secret lives in another secrets file (another
+		// host, or a file that was lost): this file gets a key of its own,
+		// and the other stays valid for whoever holds it.
+		a.Op, a.Detail = "create", "the active key's secret is not in this secrets file: a new key for it ("+r.Opts.KeySpec(purpose).String()+"); the other stays valid"
+		active = nil
 	default:
 		a.Op = "unchanged"
-		if !recorded || !contains(active, rec.ID) {
-			a.Detail = "active key exists but its secret is not in the secrets file: run with --rotate to replace it"
-		}
 		return a, nil
 	}
 	if r.Opts.DryRun {

@@ -53,21 +53,35 @@ func TestSecretsFileIsAServeConfig(t *testing.T) {
 }
 
 func TestPlanDefaults(t *testing.T) {
-	o := Options{ILM: true}
+	o := Options{}
 	o.defaults()
-	if g, e := o.WriterRoleSpec().String(), "cluster [manage_index_templates,monitor,manage_ilm] indices logstash-* [write,create,create_index,manage,manage_ilm]"; g != e {
+	// The default covers Logstash 8's default output (the data stream
+	// logs-generic-default) and the guide's logstash-* indices.
+	if g, e := o.WriterRoleSpec().String(), "cluster [monitor,manage_index_templates] indices logs-*-* [create_doc,auto_configure] indices logstash-* [index,create_index]"; g != e {
 		t.Errorf("writer %q; want %q", g, e)
 	}
-	o = Options{DataStreams: true, IndexPattern: "app-*"}
+	if g, e := o.KeySpec("read").String(), "cluster [monitor] indices logs-*-*,logstash-* [read,view_index_metadata]"; g != e {
+		t.Errorf("read key %q; want %q", g, e)
+	}
+	o = Options{}
+	if err := ParseModes("ilm", &o.Output); err != nil {
+		t.Fatal(err)
+	}
+	o.Output.IndexPattern = "app-*"
 	o.defaults()
-	if g, e := o.WriterRoleSpec().String(), "cluster [manage_index_templates,monitor] indices app-*,logs-*-*,ecs-logstash-* [write,create,create_index,auto_configure]"; g != e {
+	if g, e := o.WriterRoleSpec().String(), "cluster [monitor,manage_index_templates,manage_ilm] indices ecs-logstash,ecs-logstash-* [index,create_index,view_index_metadata,manage]"; g != e {
 		t.Errorf("writer %q; want %q", g, e)
 	}
-	if d := diffRole(o.WriterRoleSpec(), RoleSpec{Cluster: []string{"monitor", "manage_index_templates"}, Indices: []IndexPriv{{Names: []string{"ecs-logstash-*", "logs-*-*", "app-*"}, Privileges: []string{"auto_configure", "write", "create", "create_index"}}}}); d != "" {
+	if d := diffRole(o.WriterRoleSpec(), RoleSpec{Cluster: []string{"manage_ilm", "monitor", "manage_index_templates"}, Indices: []IndexPriv{{Names: []string{"ecs-logstash-*", "ecs-logstash"}, Privileges: []string{"manage", "view_index_metadata", "index", "create_index"}}}}); d != "" {
 		t.Errorf("order should not matter: %q", d)
 	}
 	if d := diffRole(o.WriterRoleSpec(), RoleSpec{Cluster: []string{"monitor"}}); d == "" {
 		t.Error("missing privileges not detected")
+	}
+	for _, bad := range []string{"", "streams", "index,nope"} {
+		if err := ParseModes(bad, &o.Output); err == nil {
+			t.Errorf("modes %q accepted", bad)
+		}
 	}
 	if err := ValidateOnly([]string{"keys:publish", "roles"}); err != nil {
 		t.Error(err)

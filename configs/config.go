@@ -70,6 +70,8 @@ type Route struct {
 	AllowedHosts        []string `yaml:"allowed_hosts" help:"Host names accepted besides loopback names and the listener's address, e.g. the service name clients use (default none: other names are refused, against DNS rebinding)"`
 	AllowedOrigins      []string `yaml:"allowed_origins" help:"browser Origins whose requests are forwarded, * for any (default none: requests with Origin or a cross-site Sec-Fetch-Site are refused)"`
 	ForwardHeaders      []string `yaml:"forward_headers" help:"identity headers passed to Elasticsearch: es-security-runas-user, es-secondary-authorization (default none: stripped)"`
+	PolicyProfile       string   `yaml:"policy" help:"what the route is for: full (everything but credential self-service), ingest (Logstash's elasticsearch output), read (search, scroll, PIT), monitoring, management (default full)"`
+	PolicyRules         []string `yaml:"policy_rules" help:"allow/deny rules before the policy, first match wins: \"allow|deny METHODS /path\" with * for one name segment and a final ** for the rest (default none)"`
 	AllowCredentialAPIs bool     `yaml:"allow_credential_apis" help:"lend the credential to change passwords and create, grant, update or invalidate credentials (API keys, tokens, users, roles) (default false)"`
 
 	ConnectTimeout        Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
@@ -90,6 +92,7 @@ type Route struct {
 	deprecations []string
 	tls          certs.Options
 	cred         func() (auth.Credential, error)
+	rules        []policy.Rule
 	authKind     string
 }
 
@@ -156,7 +159,8 @@ func (r *Route) Files() []string {
 // Policy returns the route's request policy settings.
 func (r *Route) Policy() policy.Config {
 	return policy.Config{AllowedHosts: r.AllowedHosts, AllowedOrigins: r.AllowedOrigins,
-		ForwardHeaders: r.ForwardHeaders, AllowCredentialAPIs: r.AllowCredentialAPIs}
+		ForwardHeaders: r.ForwardHeaders, AllowCredentialAPIs: r.AllowCredentialAPIs,
+		Profile: r.PolicyProfile, Rules: r.rules}
 }
 
 // AuthKind names the authentication method: basic, api_key, bearer or pki.

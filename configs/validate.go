@@ -138,6 +138,20 @@ func (r *Route) validate() error {
 			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
 		}
 	}
+	if r.PolicyProfile == "" {
+		r.PolicyProfile = "full"
+	}
+	if _, ok := policy.Profiles[r.PolicyProfile]; !ok {
+		return fmt.Errorf("policy: %q is not a policy: want %s", r.PolicyProfile, strings.Join(policy.ProfileNames, ", "))
+	}
+	r.rules = nil
+	for _, s := range r.PolicyRules {
+		rule, err := policy.ParseRule(s)
+		if err != nil {
+			return fmt.Errorf("policy_rules: %w", err)
+		}
+		r.rules = append(r.rules, rule)
+	}
 	for _, o := range r.AllowedOrigins {
 		if o != "*" && !strings.Contains(o, "://") {
 			return fmt.Errorf("allowed_origins: %q is not an origin: want scheme://host[:port] as browsers send it, or *", o)

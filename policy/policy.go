@@ -17,6 +17,8 @@ type Policy struct {
 	headers  map[string]bool // identity headers forwarded (canonical)
 	selfServ bool            // credential self-service allowed
 	strip    map[string]bool // identity headers stripped (canonical)
+	profile  string          // one of Profiles
+	rules    []Rule          // policy_rules, before the profile
 }
 
 // Config is what a route's configuration says about its policy.
@@ -33,6 +35,12 @@ type Config struct {
 	// minting, granting, updating or invalidating credentials
 	// (allow_credential_apis).
 	AllowCredentialAPIs bool
+	// Profile says what the route is for (policy): full (default),
+	// ingest, read, monitoring or management; see Profiles.
+	Profile string
+	// Rules are allow/deny rules applied before the profile, first match
+	// wins (policy_rules); see ParseRule.
+	Rules []Rule
 }
 
 // IdentityHeaders are the headers with which a request runs as someone
@@ -43,7 +51,10 @@ var IdentityHeaders = []string{"Es-Security-Runas-User", "Es-Secondary-Authoriza
 // New builds a Policy from c; the header names are checked by configs.
 func New(c Config) *Policy {
 	p := &Policy{hosts: map[string]bool{}, origins: map[string]bool{}, headers: map[string]bool{}, strip: map[string]bool{},
-		selfServ: c.AllowCredentialAPIs}
+		selfServ: c.AllowCredentialAPIs, profile: c.Profile, rules: c.Rules}
+	if p.profile == "" {
+		p.profile = "full"
+	}
 	for _, h := range c.AllowedHosts {
 		p.hosts[strings.ToLower(h)] = true
 	}
@@ -96,6 +107,13 @@ func (p *Policy) Check(r *http.Request, unix bool) *Refusal {
 	}
 	if !p.selfServ && SelfService(r.Method, r.URL) {
 		return &Refusal{"credential_api", "esgate does not lend its credential to change passwords or create, grant, update or invalidate credentials (" + r.Method + " " + r.URL.Path + "); set allow_credential_apis: true if this route is for that"}
+	}
+	if ok, by := p.decide(r.Method, r.URL); !ok {
+		rule := "profile"
+		if strings.HasPrefix(by, "policy_rules") {
+			rule = "deny_rule"
+		}
+		return &Refusal{rule, "esgate's " + by + " does not allow " + r.Method + " " + r.URL.Path + " (add an allow rule to policy_rules, or choose another policy)"}
 	}
 	return nil
 }
@@ -151,7 +169,7 @@ func (p *Policy) hostAllowed(r *http.Request) bool {
 // segments dropped, under /_security/ or the 7.x compatible
 // /_xpack/security/.
 func SelfService(method string, u *url.URL) bool {
-	segs := segments(u.Path)
+	segs := routeSegments(u)
 	if len(segs) >= 2 && segs[0] == "_xpack" && segs[1] == "security" {
 		segs = segs[1:]
 		segs[0] = "_security"
@@ -174,6 +192,25 @@ func SelfService(method string, u *url.URL) bool {
 	return true // every other write under /_security
 }
 
+// routeSegments splits the path as Elasticsearch's router does: on the
+// escaped path's slashes, then each segment decoded (so an escaped %2F
+// stays inside its segment, as in Logstash's date-math index names),
+// empty segments dropped, lower case.
+func routeSegments(u *url.URL) []string {
+	var out []string
+	for _, s := range strings.Split(u.EscapedPath(), "/") {
+		if s == "" {
+			continue
+		}
+		if d, err := url.PathUnescape(s); err == nil {
+			s = d
+		}
+		out = append(out, strings.ToLower(s))
+	}
+	return out
+}
+
+// segments splits a rule's pattern.
 func segments(path string) []string {
 	var out []string
 	for _, s := range strings.Split(path, "/") {

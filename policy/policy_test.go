@@ -155,3 +155,62 @@ func FuzzSelfService(f *testing.F) {
 		}
 	})
 }
+
+// TestProfiles: each profile allows its Logstash client's calls, call by
+// call as in shared/docs/logstash-traffic.md, and refuses what is not its
+// job; rules come first, first match wins.
+func TestProfiles(t *testing.T) {
+	ingestCalls := [][2]string{
+		{"HEAD", "/"}, {"GET", "/"}, {"GET", "/_license"},
+		{"HEAD", "/_index_template/ecs-logstash"}, {"PUT", "/_index_template/ecs-logstash"},
+		{"HEAD", "/ecs-logstash"}, {"PUT", "/%3Cecs-logstash-%7Bnow%2Fd%7D-000001%3E"},
+		{"GET", "/_ilm/policy/logstash-policy"}, {"PUT", "/_ilm/policy/logstash-policy"},
+		{"POST", "/_bulk?filter_path=errors,items.*.error,items.*.status"}, {"GET", "/_nodes/http"},
+	}
+	for _, tt := range []struct {
+		profile string
+		rules   []string
+		allowed [][2]string
+		refused [][2]string
+		rule    string
+	}{
+		{profile: "ingest", allowed: ingestCalls,
+			refused: [][2]string{{"POST", "/logs/_delete_by_query"}, {"DELETE", "/logstash-x"}, {"GET", "/logs/_search"}, {"PUT", "/_cluster/settings"}, {"PUT", "/_snapshot"}, {"POST", "/_monitoring/bulk"}}, rule: "profile"},
+		{profile: "read", allowed: [][2]string{{"GET", "/"}, {"POST", "/logs-*/_search?scroll=1m"}, {"POST", "/_search/scroll"}, {"DELETE", "/_search/scroll"}, {"POST", "/logs/_pit?keep_alive=1m"}, {"GET", "/logs/_count"}},
+			refused: [][2]string{{"POST", "/_bulk"}, {"PUT", "/logs"}, {"POST", "/logs/_delete_by_query"}}, rule: "profile"},
+		{profile: "monitoring", allowed: [][2]string{{"GET", "/_xpack"}, {"POST", "/_monitoring/bulk?system_id=logstash"}},
+			refused: [][2]string{{"GET", "/logs/_search"}}, rule: "profile"},
+		{profile: "management", allowed: [][2]string{{"GET", "/_logstash/pipeline?id=main"}, {"GET", "/_logstash/pipeline/main"}},
+			refused: [][2]string{{"PUT", "/_logstash/pipeline/main"}, {"POST", "/_bulk"}}, rule: "profile"},
+		{profile: "full", rules: []string{"deny DELETE /**", "allow GET /_cat/**"}, allowed: [][2]string{{"POST", "/_bulk"}, {"GET", "/_cat/indices"}},
+			refused: [][2]string{{"DELETE", "/logs"}, {"DELETE", "/_search/scroll"}}, rule: "deny_rule"},
+		{profile: "ingest", rules: []string{"allow GET /_cluster/health"}, allowed: [][2]string{{"GET", "/_cluster/health"}, {"POST", "/_bulk"}},
+			refused: [][2]string{{"GET", "/_cluster/state"}}, rule: "profile"},
+	} {
+		var rules []Rule
+		for _, s := range tt.rules {
+			r, err := ParseRule(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules = append(rules, r)
+		}
+		p := New(Config{Profile: tt.profile, Rules: rules})
+		for _, c := range tt.allowed {
+			if ref := p.Check(req(c[0], c[1]), false); ref != nil {
+				t.Errorf("%s %v: %s %s refused: %s", tt.profile, tt.rules, c[0], c[1], ref.Reason)
+			}
+		}
+		for _, c := range tt.refused {
+			ref := p.Check(req(c[0], c[1]), false)
+			if ref == nil || ref.Rule != tt.rule || !strings.Contains(ref.Reason, "policy_rules") {
+				t.Errorf("%s %v: %s %s: %+v; expected a %s refusal naming policy_rules", tt.profile, tt.rules, c[0], c[1], ref, tt.rule)
+			}
+		}
+	}
+	for _, bad := range []string{"permit GET /", "allow GET", "allow FETCH /", "allow GET x", "allow GET /**/x"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("rule %q accepted", bad)
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 // Rewrite drops query parameters holding ';' (so GET /i/_search?q=a;b
 // became a match_all); here the client's request is read in place and the
 // outbound one is written straight to the connection (outRequest.write).
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 	pol := p.policy.Load()
 	if pol != nil {
 		_, unix := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
@@ -37,7 +37,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	or := outRequest{ctx: r.Context(), method: r.Method, target: requestTarget(r), header: r.Header,
-		custom: p.opts.CustomHeaders, length: r.ContentLength}
+		custom: p.opts.CustomHeaders, length: r.ContentLength, info: info}
 	if pol != nil {
 		or.strip = pol.Strip()
 	}
@@ -150,9 +150,18 @@ func (e *clientBodyError) Error() string { return "reading the request body: " +
 func (e *clientBodyError) Unwrap() error { return e.err }
 
 // setStallDeadline extends the client connection's read deadline before
-// each body read: a body that makes no progress for stall fails (408).
+// a body read: a body that makes no progress for stall fails (408). The
+// deadline is moved at most every stall/4 (a deadline change is a timer
+// update in the runtime, and a body comes in many reads), so a stall is
+// caught between 3/4 of stall and stall after the last progress.
 func (b *trackedBody) setStallDeadline() {
-	if b.client != nil {
-		b.client.SetReadDeadline(time.Now().Add(b.stall))
+	if b.client == nil {
+		return
 	}
+	now := time.Now()
+	if now.Sub(b.armed) < b.stall/4 {
+		return
+	}
+	b.armed = now
+	b.client.SetReadDeadline(now.Add(b.stall))
 }

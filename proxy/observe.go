@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,13 +23,6 @@ type reqInfo struct {
 	reqBytes   atomic.Int64
 	itemErrors int
 	items      int
-}
-
-type infoKey struct{}
-
-func infoFrom(ctx context.Context) *reqInfo {
-	i, _ := ctx.Value(infoKey{}).(*reqInfo)
-	return i
 }
 
 // statusRecorder captures the status and size of a response.
@@ -82,15 +74,17 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // ends in exactly one sample and one log line, also when serving panics
 // (http.ErrAbortHandler for an answer that broke off): the panic goes on
 // after the accounting.
-func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
+//
+// The request's reqInfo travels as an argument, not in its context:
+// r.WithContext would copy the whole Request for every request.
+func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request, *reqInfo)) {
 	m, alog := p.opts.Metrics, p.opts.AccessLog
 	if m == nil && alog == nil {
-		serve(w, r)
+		serve(w, r, nil)
 		return
 	}
 	start := time.Now()
 	info := &reqInfo{}
-	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &info.reqBytes}
 	}
@@ -104,7 +98,7 @@ func (p *Proxy) observed(w http.ResponseWriter, r *http.Request, serve func(http
 	defer func() {
 		p.account(r, rec, info, start, aborted)
 	}()
-	serve(rec, r)
+	serve(rec, r, info)
 	aborted = false
 }
 
@@ -150,8 +144,7 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 }
 
 // afterResponse inspects an upstream answer: auth failures, bulk items.
-func (p *Proxy) afterResponse(ctx context.Context, res *http.Response) {
-	info := infoFrom(ctx)
+func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) {
 	m := p.opts.Metrics
 	switch {
 	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:

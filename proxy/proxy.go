@@ -397,13 +397,13 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		sent := time.Now()
 		res, err := p.client.do(or)
 		h.inflight.Add(-1)
-		if info := infoFrom(ctx); info != nil {
+		if info := or.info; info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)
 		}
 		if err == nil {
 			p.lastOK.Store(time.Now().UnixNano())
 			if hooks {
-				p.afterResponse(ctx, res)
+				p.afterResponse(or.info, res)
 			}
 		}
 		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
@@ -454,6 +454,7 @@ type trackedBody struct {
 	// read deadline by stall (forwarding only).
 	stall  time.Duration
 	client *http.ResponseController
+	armed  time.Time // when the deadline was last moved
 	// readErr is the body's own failure (the client went away, or the body
 	// is over max_body_size); it is set and read by the goroutine that
 	// writes the request.

@@ -41,6 +41,9 @@ type outRequest struct {
 	length int64
 	// close asks the host to close the connection after the answer.
 	close bool
+	// info collects what the request did, for metrics and the access log
+	// (nil without them).
+	info *reqInfo
 }
 
 // hopHeaders are not forwarded in either direction (RFC 9110 7.6.1), nor

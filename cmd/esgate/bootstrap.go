@@ -32,15 +32,16 @@ type bootstrapFlags struct {
 	showSecrets bool
 	output      string
 	keystore    string // the keystore to also write secrets to ("" none)
+	modes       string // --logstash-output
 }
 
 func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bf := &bootstrapFlags{}
 	host, _ := os.Hostname()
 	extra := func(fs *flag.FlagSet) {
-		fs.StringVar(&bf.opts.IndexPattern, "index-pattern", "logstash-*", "index pattern Logstash writes")
-		fs.BoolVar(&bf.opts.ILM, "ilm", true, "grant the ILM privileges of the guide (manage_ilm; manage, manage_ilm on indices)")
-		fs.BoolVar(&bf.opts.DataStreams, "data-streams", false, "grant auto_configure and the data stream patterns logs-*-*, ecs-logstash-*")
+		fs.StringVar(&bf.opts.Output.IndexPattern, "index-pattern", "logstash-*", "with --logstash-output index: the indices Logstash's index setting writes")
+		fs.StringVar(&bf.modes, "logstash-output", bootstrap.DefaultModes, "what the Logstash outputs do, comma-separated: data_stream (Logstash 8's default output), index (index => \"logstash-%{+YYYY.MM.dd}\"), ilm (ilm_enabled => true); the writer role and publish key get exactly what these need")
+		fs.BoolVar(&bf.opts.Output.ECSDisabled, "ecs-disabled", false, "with --logstash-output ilm: ecs_compatibility => disabled (alias logstash, not ecs-logstash)")
 		fs.StringVar(&bf.opts.WriterRole, "writer-role", "logstash_writer", "name of the writer role")
 		fs.StringVar(&bf.opts.ReaderRole, "reader-role", "logstash_reader", "name of the reader role")
 		fs.StringVar(&bf.only, "only", "", "comma-separated pieces to provision: roles, users, keys, keys:publish, keys:read, keys:monitoring, keys:management (default all)")
@@ -61,6 +62,9 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		if err := bootstrap.ValidateOnly(bf.opts.Only); err != nil {
 			return fmt.Errorf("--only: %w", err)
+		}
+		if err := bootstrap.ParseModes(bf.modes, &bf.opts.Output); err != nil {
+			return fmt.Errorf("--logstash-output: %w", err)
 		}
 		if bf.output != "text" && bf.output != "json" {
 			return fmt.Errorf("--output: want text or json, got %q", bf.output)

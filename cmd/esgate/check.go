@@ -19,6 +19,7 @@ import (
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -27,21 +28,24 @@ type checkFlags struct {
 	privileges bool
 	features   bootstrap.Features
 	output     string
+	modes      string
 }
 
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cf := &checkFlags{}
 	extra := func(fs *flag.FlagSet) {
 		fs.BoolVar(&cf.privileges, "privileges", false, "also check each route's privileges for the Logstash features in use (the privilege doctor)")
-		fs.StringVar(&cf.features.IndexPattern, "index-pattern", "logstash-*", "with --privileges: the index pattern the output writes")
-		fs.BoolVar(&cf.features.DataStreams, "data-streams", false, "with --privileges: the output writes data streams (logs-*-*)")
-		fs.BoolVar(&cf.features.ILM, "ilm", true, "with --privileges: the output manages ILM")
-		fs.BoolVar(&cf.features.Templates, "templates", true, "with --privileges: the output installs its index template")
+		fs.StringVar(&cf.features.Output.IndexPattern, "index-pattern", "logstash-*", "with --privileges and --logstash-output index: the indices the output writes")
+		fs.StringVar(&cf.modes, "logstash-output", bootstrap.DefaultModes, "with --privileges: what the Logstash outputs do: data_stream, index, ilm (comma-separated), as for bootstrap")
+		fs.BoolVar(&cf.features.Output.ECSDisabled, "ecs-disabled", false, "with --privileges and --logstash-output ilm: ecs_compatibility => disabled")
 		fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: the route carries Logstash monitoring")
 		fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: the route carries central pipeline management")
 		fs.StringVar(&cf.output, "output", "text", "text or json (with --privileges)")
 	}
 	return withConfigFlags("check", args, stderr, extra, exitUsage, func(cfg *configs.Config, _ *slog.Logger, _ *reloader) error {
+		if err := bootstrap.ParseModes(cf.modes, &cf.features.Output); err != nil {
+			return &exitCodeError{code: exitUsage, err: fmt.Errorf("--logstash-output: %w", err)}
+		}
 		if err := check(ctx, cfg, stdout); err != nil {
 			return err
 		}
@@ -116,6 +120,10 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "route %q (listen %s, auth %s, ssl_verification_mode %s)\n", rc.Name, rc.Listen, rc.AuthKind(), rt.TLS().Mode())
+		fmt.Fprintf(out, "  policy (first match wins):\n")
+		for _, line := range policy.New(rc.Policy()).Effective() {
+			fmt.Fprintf(out, "    %s\n", line)
+		}
 		if rc.APIKeyManagement {
 			fmt.Fprintf(out, "  api_key_management: checking the credential that mints the route's keys\n")
 		}

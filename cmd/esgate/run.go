@@ -32,6 +32,7 @@ Usage:
   esgate keystore create|add|list|show|remove   manage the encrypted keystore for ${NAME} values
   esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
   esgate load [--target URL] [flags]     bulk load generator (closed or open loop, --verify)
+  esgate probe [--status-listen ADDR] [--live]   exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK
   esgate version                         print the version
 
 Every config key is also a flag with dashes: api_key is --api-key.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check":
 		return checkCmd(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "esgate", version)
 		return exitOK

@@ -136,3 +136,60 @@ func TestManagedKeyRoutes(t *testing.T) {
 		t.Errorf("check: code %d, output %q; expected the minting user authenticated", code, out.String())
 	}
 }
+
+// TestProbe: esgate probe against a live esgate that is ready, one whose
+// credential Elasticsearch refuses (not ready), and nothing listening.
+func TestProbe(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	statusAddr := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}
+	start := func(password string) (string, func()) {
+		addr := statusAddr()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int)
+		go func() {
+			done <- run(ctx, []string{"serve", "--status-listen", addr, "--listen", "127.0.0.1:0", "--resurrect-delay", "100ms",
+				"--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", password}, io.Discard, io.Discard)
+		}()
+		return addr, func() { cancel(); <-done }
+	}
+	probe := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := run(context.Background(), append([]string{"probe"}, args...), &out, &out)
+		return code, out.String()
+	}
+	// waitCode probes until the exit code is want and the output holds
+	// say (esgate starts in the background; readiness follows its checks).
+	waitCode := func(want int, say string, args ...string) {
+		t.Helper()
+		var code int
+		var out string
+		for i := 0; i < 500; i++ {
+			if code, out = probe(args...); code == want && strings.Contains(out, say) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("probe %v: exit %d %q; expected %d and %q", args, code, out, want, say)
+	}
+
+	addr, stop := start("changeme")
+	waitCode(exitOK, "ok", "--status-listen", addr)
+	waitCode(exitOK, "ok", "--status-listen", addr, "--live")
+	stop()
+
+	addr, stop = start("wrong-password")
+	defer stop()
+	waitCode(exitFailed, "refuses the credentials (401)", "--status-listen", addr) // the route's reason
+	waitCode(exitOK, "ok", "--status-listen", addr, "--live")                      // alive all the same
+
+	if code, out := probe("--status-listen", statusAddr()); code != exitFailed || !strings.Contains(out, "is esgate running") {
+		t.Errorf("nothing listening: exit %d %q", code, out)
+	}
+	if code, _ := probe("--status-listen", "nonsense"); code != exitUsage {
+		t.Errorf("bad address: exit %d", code)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -111,7 +112,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		t.Fatalf("secrets file: %v %v", fi, err)
 	}
 	s, err := bootstrap.ReadSecrets(e.secrets)
-	if err != nil || len(s.APIKeys) != 4 || len(s.Passwords) != 3 {
+	if err != nil || len(s.APIKeys) != 4 || len(s.Passwords) != 4 {
 		t.Fatalf("secrets %+v %v", s, err)
 	}
 	for _, secret := range append(keysOf(s), valuesOf(s.Passwords)...) {
@@ -291,9 +292,10 @@ func TestBootstrapReportsMissingPrivileges(t *testing.T) {
 	}
 	for _, want := range []string{
 		"api_key:publish              MISSING privileges",
-		"auto_configure on logstash-*: blocks indices:admin/auto_create: the first event for a new index or data stream fails",
-		"manage_ilm cluster: blocks cluster:admin/ilm/put: the ILM policy cannot be installed",
-		"read_ilm cluster: blocks cluster:admin/ilm/get",
+		"manage_index_templates cluster: blocks indices:admin/index_template/put: templates cannot be installed",
+		"create_doc on logs-*-*: blocks indices:data/write/bulk[s] (create): Logstash cannot write events",
+		"auto_configure on logs-*-*: blocks indices:admin/auto_create: the first event for a new index or data stream fails",
+		"create_index on logstash-*: blocks indices:admin/create and indices:admin/auto_create: new indices cannot be created",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -302,21 +304,29 @@ func TestBootstrapReportsMissingPrivileges(t *testing.T) {
 }
 
 // TestBootstrapBodiesMatchTheGuide compares the role and API key bodies sent
-// with the JSON of Elastic's Logstash security guide (shared/docs).
+// with what the default Logstash outputs need (bootstrap/needs.go), in the
+// shape of Elastic's Logstash security guide (shared/docs). Where they
+// differ from the guide's JSON it is on purpose: the guide's writer role
+// (write, create, create_index on logstash-*) refuses Logstash 8's default
+// output, the data stream logs-generic-default; each key holds what its
+// use needs and no more (no manage_ilm without --logstash-output ilm).
 func TestBootstrapBodiesMatchTheGuide(t *testing.T) {
 	e := newBootstrapEnv(t)
 	if out, code := e.run(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	golden := map[string]string{
-		// "Configuring Logstash to use basic authentication", with ILM.
-		"PUT /_security/role/logstash_writer": `{"cluster":["manage_index_templates","monitor","manage_ilm"],
-			"indices":[{"names":["logstash-*"],"privileges":["write","create","create_index","manage","manage_ilm"]}]}`,
+		// "Configuring Logstash to use basic authentication": data streams
+		// for Logstash 8's default output, the guide's logstash-* indices.
+		"PUT /_security/role/logstash_writer": `{"cluster":["monitor","manage_index_templates"],
+			"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index"]}]}`,
 		// "Granting access to the indices Logstash creates".
-		"PUT /_security/role/logstash_reader": `{"cluster":["manage_logstash_pipelines"],
-			"indices":[{"names":["logstash-*"],"privileges":["read","view_index_metadata"]}]}`,
+		"PUT /_security/role/logstash_reader": `{"cluster":["monitor","manage_logstash_pipelines"],
+			"indices":[{"names":["logs-*-*","logstash-*"],"privileges":["read","view_index_metadata"]}]}`,
 		"PUT /_security/user/logstash_internal": `{"roles":["logstash_writer"],"full_name":"Internal Logstash User"}`,
 		"PUT /_security/user/logstash_user":     `{"roles":["logstash_reader","logstash_system"],"full_name":"Kibana User for Logstash"}`,
+		// "Configuring credentials for Centralized Pipeline Management".
+		"PUT /_security/user/logstash_admin_user": `{"roles":["logstash_admin","logstash_writer"]}`,
 	}
 	for k, want := range golden {
 		got := e.rec.body[k]
@@ -332,9 +342,9 @@ func TestBootstrapBodiesMatchTheGuide(t *testing.T) {
 	// bootstrap.KeySpec), one request per key; compare the last (management)
 	// and check all four through the server's record.
 	wantKeys := map[string]string{
-		"esgate-publish-ls-01":    `{"logstash_writer":{"cluster":["monitor","manage_ilm","read_ilm"],"indices":[{"names":["logstash-*"],"privileges":["view_index_metadata","create_doc","auto_configure"]}]}}`,
-		"esgate-read-ls-01":       `{"logstash_reader":{"indices":[{"names":["logstash-*"],"privileges":["read","view_index_metadata"]}]}}`,
-		"esgate-monitoring-ls-01": `{"logstash_monitoring":{"cluster":["monitor"],"indices":[{"names":[".monitoring-ls-*"],"privileges":["create_index","create"]}]}}`,
+		"esgate-publish-ls-01":    `{"logstash_writer":{"cluster":["monitor","manage_index_templates"],"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index"]}]}}`,
+		"esgate-read-ls-01":       `{"logstash_reader":{"cluster":["monitor"],"indices":[{"names":["logs-*-*","logstash-*"],"privileges":["read","view_index_metadata"]}]}}`,
+		"esgate-monitoring-ls-01": `{"logstash_monitoring":{"cluster":["monitor","cluster:admin/xpack/monitoring/bulk"],"indices":[{"names":[".monitoring-ls-*"],"privileges":["create_index","create"]}]}}`,
 		"esgate-management-ls-01": `{"logstash_management":{"cluster":["monitor","manage_logstash_pipelines"]}}`,
 	}
 	req, _ := http.NewRequest("GET", e.es.URL+"/_security/api_key?name=esgate-*", nil)
@@ -426,7 +436,7 @@ func TestBootstrapWritesKeystore(t *testing.T) {
 	list := exec.Command(esgateBin, "keystore", "list", "--keystore", ks)
 	list.Env = env
 	out, _ := list.CombinedOutput()
-	if g, e := string(out), "LOGSTASH_INTERNAL_PASSWORD\nLOGSTASH_SYSTEM_PASSWORD\nLOGSTASH_USER_PASSWORD\nPUBLISH_API_KEY\n"; g != e {
+	if g, e := string(out), "LOGSTASH_ADMIN_USER_PASSWORD\nLOGSTASH_INTERNAL_PASSWORD\nLOGSTASH_SYSTEM_PASSWORD\nLOGSTASH_USER_PASSWORD\nPUBLISH_API_KEY\n"; g != e {
 		t.Errorf("keystore holds %q; expected %q", g, e)
 	}
 	s, _ := bootstrap.ReadSecrets(e.secrets)
@@ -435,5 +445,54 @@ func TestBootstrapWritesKeystore(t *testing.T) {
 	out, _ = show.CombinedOutput()
 	if strings.TrimSpace(string(out)) != s.APIKeys["publish"].Encoded {
 		t.Error("the keystore's key differs from the secrets file's")
+	}
+}
+
+// TestBootstrapSecondSecretsFile: a second run with a new secrets file (a
+// second host) keeps the first file's passwords working (logstash_system
+// included) and writes a file whose keys serve can use.
+func TestBootstrapSecondSecretsFile(t *testing.T) {
+	e := newBootstrapEnv(t)
+	if out, code := e.run(t); code != 0 {
+		t.Fatalf("first run: exit %d:\n%s", code, out)
+	}
+	first, err := bootstrap.ReadSecrets(e.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.secrets = filepath.Join(e.dir, "second.secrets")
+	out, code := e.run(t)
+	if code != 0 {
+		t.Fatalf("second run: exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "password kept") {
+		t.Errorf("the second run does not say logstash_system's password was kept:\n%s", out)
+	}
+	second, err := bootstrap.ReadSecrets(e.secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range bootstrap.Purposes {
+		if second.APIKeys[p].Encoded == "" || second.APIKeys[p].ID == first.APIKeys[p].ID {
+			t.Errorf("the second file has no key of its own for %s", p)
+		}
+	}
+	auth := func(header string) int {
+		req, _ := http.NewRequest("GET", e.es.URL+"/_security/_authenticate", nil)
+		req.Header.Set("Authorization", header)
+		res, err := tlsClient(t, e.ca).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := auth("Basic " + base64.StdEncoding.EncodeToString([]byte("logstash_system:"+first.Passwords["logstash_system"]))); c != 200 {
+		t.Errorf("the first file's logstash_system password: %d after the second run", c)
+	}
+	for _, s := range []*bootstrap.Secrets{first, second} {
+		if c := auth("ApiKey " + s.APIKeys["publish"].Encoded); c != 200 {
+			t.Errorf("publish key: %d", c)
+		}
 	}
 }

@@ -9,29 +9,26 @@ import (
 	"github.com/esgate/esgate/test/esserver"
 )
 
-// TestPrivilegeDoctor: a role missing auto_configure, manage_ilm and the
-// monitoring rights gets an exact report of what each blocks and the fix.
+// TestPrivilegeDoctor: a role missing create_index for the classic index
+// output and the monitoring rights gets an exact report of what each
+// blocks and the fix.
 func TestPrivilegeDoctor(t *testing.T) {
 	es, ca := esserver.StartT(t, esserver.Options{})
 	es.PutRole("half_writer", esserver.Role{Cluster: []string{"monitor", "manage_index_templates"},
 		Indices: []esserver.IndexPrivileges{{Names: []string{"logstash-*"}, Privileges: []string{"index", "create_doc", "view_index_metadata"}}}})
 	es.AddUser("ls_writer", "writer-pass", "half_writer")
 	args := []string{"check", "--name", "doctor", "--hosts", es.URL, "--ssl-certificate-authorities", ca,
-		"--user", "ls_writer", "--password", "writer-pass", "--privileges", "--monitoring"}
+		"--user", "ls_writer", "--password", "writer-pass", "--privileges", "--monitoring", "--logstash-output", "index"}
 	out, err := exec.Command(esgateBin, args...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Fatalf("exit %v:\n%s", err, out)
 	}
-	want := `privileges of route "doctor" for cluster [monitor,manage_index_templates,manage_ilm] indices logstash-* [index,create_doc,auto_configure,view_index_metadata,manage,manage_ilm] indices .monitoring-ls-* [create_index,create]:
+	want := `privileges of route "doctor" for cluster [monitor,manage_index_templates,cluster:admin/xpack/monitoring/bulk] indices logstash-* [index,create_index] indices .monitoring-ls-* [create_index,create]:
   MISSING (user "ls_writer" realm default_native):
-    manage_ilm cluster: blocks cluster:admin/ilm/put: the ILM policy cannot be installed
-      fix: add "manage_ilm" to the cluster privileges of the user's roles
-    auto_configure on logstash-*: blocks indices:admin/auto_create: the first event for a new index or data stream fails
-      fix: add "auto_configure" to the index privileges for logstash-* of the user's roles
-    manage on logstash-*: blocks indices:admin/*: ILM rollover aliases cannot be managed
-      fix: add "manage" to the index privileges for logstash-* of the user's roles
-    manage_ilm on logstash-*: blocks indices:admin/ilm/*: ILM policies cannot be applied to indices
-      fix: add "manage_ilm" to the index privileges for logstash-* of the user's roles
+    cluster:admin/xpack/monitoring/bulk cluster: blocks POST /_monitoring/bulk: Logstash's monitoring data is refused
+      fix: add "cluster:admin/xpack/monitoring/bulk" to the cluster privileges of the user's roles
+    create_index on logstash-*: blocks indices:admin/create and indices:admin/auto_create: new indices cannot be created
+      fix: add "create_index" to the index privileges for logstash-* of the user's roles
     create_index on .monitoring-ls-*: blocks indices:admin/create and indices:admin/auto_create: new indices cannot be created
       fix: add "create_index" to the index privileges for .monitoring-ls-* of the user's roles
     create on .monitoring-ls-*: blocks indices:data/write/bulk[s] (create): documents cannot be written
@@ -47,7 +44,7 @@ error: privileges are missing (see above)
 		Indices: []esserver.IndexPrivileges{{Names: []string{"logstash-*"}, Privileges: []string{"write", "create_index", "auto_configure", "manage", "view_index_metadata", "manage_ilm"}}}})
 	es.AddUser("ls_full", "full-pass", "full_writer")
 	_, _, key := es.CreateAPIKey("ls_full", "k", 0, nil)
-	out, err = exec.Command(esgateBin, "check", "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--privileges", "--output", "json").Output()
+	out, err = exec.Command(esgateBin, "check", "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--privileges", "--logstash-output", "index", "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("%v %s", err, out)
 	}

@@ -374,6 +374,9 @@ func (s *Server) write401(w http.ResponseWriter, r *http.Request, f *authFailure
 var (
 	clusterGrant = map[string][]string{
 		"cluster:monitor/main":                            {"monitor", "manage", "all"},
+		"cluster:monitor/xpack/info":                      {"monitor", "manage", "all"},
+		"cluster:admin/xpack/monitoring/bulk":             {"cluster:admin/xpack/monitoring/bulk", "all"},
+		"cluster:admin/logstash/pipeline/get":             {"manage_logstash_pipelines", "all"},
 		"cluster:monitor/xpack/license/get":               {"monitor", "manage", "all"},
 		"cluster:monitor/health":                          {"monitor", "manage", "all"},
 		"cluster:monitor/nodes/info":                      {"monitor", "manage", "all"},

@@ -1,6 +1,7 @@
 package esserver
 
 import (
+	"bytes"
 	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
@@ -80,6 +81,8 @@ type Server struct {
 	policies  map[string]json.RawMessage
 	faults    []*Fault
 	hook      func(*http.Request)
+	// monitoringDocs counts what _monitoring/bulk received.
+	monitoringDocs int
 
 	cert atomic.Pointer[tls.Certificate] // presented to new connections
 
@@ -418,6 +421,32 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 		if s.requireCluster(w, r, p, "cluster:monitor/main") {
 			s.root(w, r)
 		}
+	case seg[0] == "_xpack" && len(seg) == 1:
+		if s.requireCluster(w, r, p, "cluster:monitor/xpack/info") {
+			s.xpackInfo(w, r)
+		}
+	case seg[0] == "_monitoring" && len(seg) == 2 && seg[1] == "bulk":
+		if !is("POST", "PUT") {
+			bad("POST", "PUT")
+			return
+		}
+		if s.requireCluster(w, r, p, "cluster:admin/xpack/monitoring/bulk") {
+			s.monitoringBulk(w, r)
+		}
+	case seg[0] == "_logstash" && len(seg) >= 2 && seg[1] == "pipeline":
+		if !is("GET") {
+			bad("GET")
+			return
+		}
+		if s.requireCluster(w, r, p, "cluster:admin/logstash/pipeline/get") {
+			// No pipeline is stored: {} (404 when ids were asked for, as
+			// ES answers an unknown id).
+			status := 200
+			if len(seg) == 3 || r.URL.Query().Get("id") != "" {
+				status = 404
+			}
+			s.writeJSON(w, r, status, obj{}, true)
+		}
 	case seg[0] == "_license" && len(seg) == 1:
 		if s.requireCluster(w, r, p, "cluster:monitor/xpack/license/get") {
 			s.license(w, r)
@@ -507,6 +536,39 @@ func (s *Server) license(w http.ResponseWriter, r *http.Request) {
 		{"issuer", "elasticsearch"},
 		{"start_date_in_millis", -1},
 	}}}, true)
+}
+
+// xpackInfo answers GET /_xpack (XPackInfoResponse: build, license,
+// features), as Logstash's license reader asks it every 30 s.
+func (s *Server) xpackInfo(w http.ResponseWriter, r *http.Request) {
+	feature := obj{{"available", true}, {"enabled", true}}
+	s.writeJSON(w, r, 200, obj{
+		{"build", obj{{"hash", "5b8b981647acdf1ba1d88751646b49d1b461b4cc"}, {"date", "2024-11-06T14:57:41.512735055Z"}}},
+		{"license", obj{{"uid", "6a1e4c2f-0b5e-4c8e-9f3a-2d7b8c9e0f11"}, {"type", "basic"}, {"mode", "basic"}, {"status", "active"}}},
+		{"features", obj{{"monitoring", feature}, {"logstash", feature}, {"security", feature}, {"ilm", feature}}},
+		{"tagline", "You know, for X"},
+	}, true)
+}
+
+// monitoringBulk takes POST /_monitoring/bulk (Logstash's monitoring) and
+// answers as MonitoringBulkResponse does: took, ignored, errors.
+func (s *Server) monitoringBulk(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeSimpleError(w, r, 400, err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.monitoringDocs += bytes.Count(body, []byte("\n")) / 2
+	s.mu.Unlock()
+	s.writeJSON(w, r, 200, obj{{"took", 1}, {"ignored", false}, {"errors", false}}, true)
+}
+
+// MonitoringDocs counts the documents received by _monitoring/bulk.
+func (s *Server) MonitoringDocs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.monitoringDocs
 }
 
 func (s *Server) clusterHealth(w http.ResponseWriter, r *http.Request) {

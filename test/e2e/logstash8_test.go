@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/esgate/esgate/bootstrap"
+)
+
+// lsClient plays one of Logstash 8's Elasticsearch clients against esgate,
+// with the headers the plugin sends (shared/docs/logstash-traffic.md) and
+// no credential of its own. Every upstream answer is recorded.
+type lsClient struct {
+	t       *testing.T
+	url     string
+	origin  string // x-elastic-product-origin
+	mu      sync.Mutex
+	refused []string // 401/403 answers
+}
+
+func (c *lsClient) do(method, path, body string, gz bool, want int, hdr ...string) []byte {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		if gz {
+			var b bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&b, 1) // Logstash's compression_level default
+			zw.Write([]byte(body))
+			zw.Close()
+			rd = &b
+		} else {
+			rd = strings.NewReader(body)
+		}
+	}
+	req, _ := http.NewRequest(method, c.url+path, rd)
+	req.Header.Set("Connection", "Keep-Alive")
+	req.Header.Set("Content-Type", "application/json") // on every request, HEAD and GET too
+	req.Header.Set("x-elastic-product-origin", c.origin)
+	req.Header.Set("User-Agent", "Logstash/8.19.1 (OS=Linux-6.1.0-amd64; JVM=Eclipse Adoptium-21.0.8) logstash-output-elasticsearch/11.22.13")
+	req.Header.Set("Accept-Encoding", "gzip,deflate")
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r io.Reader = res.Body
+	if res.Header.Get("Content-Encoding") == "gzip" {
+		r, _ = gzip.NewReader(res.Body)
+	}
+	b, _ := io.ReadAll(r)
+	if res.StatusCode == 401 || res.StatusCode == 403 {
+		c.refused = append(c.refused, fmt.Sprintf("%s %s: %d %s", method, path, res.StatusCode, b))
+	}
+	if res.StatusCode != want {
+		c.t.Errorf("%s %s: %d; expected %d: %s", method, path, res.StatusCode, want, b)
+	}
+	return b
+}
+
+// register is what every client of the plugin sends first (Pool#start,
+// get_root_path, LicenseChecker, discover_cluster_uuid).
+func (c *lsClient) register() {
+	c.do("HEAD", "/", "", false, 200)
+	root := c.do("GET", "/", "", false, 200)
+	var info struct {
+		Version struct{ Number string } `json:"version"`
+	}
+	json.Unmarshal(root, &info)
+	if !strings.HasPrefix(info.Version.Number, "8.") {
+		c.t.Errorf("GET /: version %q", info.Version.Number)
+	}
+	if lic := c.do("GET", "/_license", "", false, 200); !bytes.Contains(lic, []byte(`"status":"active"`)) {
+		c.t.Errorf("license: %s", lic)
+	}
+	c.do("GET", "/", "", false, 200)
+}
+
+// bulk sends one pipeline batch as the plugin does and checks every item.
+func (c *lsClient) bulk(path string, events int, action string) {
+	c.t.Helper()
+	var b strings.Builder
+	for i := 0; i < events; i++ {
+		b.WriteString(action + "\n")
+		fmt.Fprintf(&b, `{"@timestamp":"2026-11-30T12:00:%02d.000Z","@version":"1","message":"event %d","host":{"name":"ls-1"},"event":{"original":"x"}`, i%60, i)
+		if strings.Contains(action, "logs-generic-default") {
+			b.WriteString(`,"data_stream":{"type":"logs","dataset":"generic","namespace":"default"}`)
+		}
+		b.WriteString("}\n")
+	}
+	body := c.do("POST", path, b.String(), true, 200,
+		"X-Elastic-Event-Count", strconv.Itoa(events), "X-Elastic-Uncompressed-Request-Length", strconv.Itoa(b.Len()))
+	var br struct {
+		Errors bool
+		Items  []map[string]struct {
+			Status int
+			Error  json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(body, &br); err != nil || br.Errors || len(br.Items) != events {
+		c.t.Fatalf("bulk %s: %s", path, body)
+	}
+}
+
+// TestLogstash8WithBootstrapCredentials: esgate bootstrap with its
+// defaults, then Logstash 8's traffic through esgate with the publish key
+// in each output mode, and the monitoring and central management clients
+// with their keys: no 401 or 403 anywhere, every event acknowledged and
+// counted. The ILM mode is provisioned with --logstash-output ilm. The
+// privilege doctor agrees with bootstrap's verification in each mode.
+func TestLogstash8WithBootstrapCredentials(t *testing.T) {
+	const bulkPath = "/_bulk?filter_path=errors,items.*.error,items.*.status"
+	for _, mode := range []struct {
+		name, modes string // modes: bootstrap's --logstash-output ("" default)
+		replay      func(c *lsClient)
+		index       string
+	}{
+		{name: "default data stream", index: "logs-generic-default", replay: func(c *lsClient) {
+			c.bulk(bulkPath, 125, `{"create":{"_id":null,"_index":"logs-generic-default","routing":null}}`)
+		}},
+		{name: "classic index", index: "logstash-2026.11.30", replay: func(c *lsClient) {
+			c.do("HEAD", "/_index_template/ecs-logstash", "", false, 404)
+			c.do("PUT", "/_index_template/ecs-logstash", `{"index_patterns":["ecs-logstash-*"],"template":{"settings":{"index.refresh_interval":"5s"}},"priority":200,"_meta":{"description":"ECS index template for logstash"}}`, false, 200)
+			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"logstash-2026.11.30","routing":null}}`)
+		}},
+		{name: "ILM", modes: "ilm", index: "ecs-logstash", replay: func(c *lsClient) {
+			c.do("HEAD", "/_index_template/ecs-logstash", "", false, 404)
+			c.do("PUT", "/_index_template/ecs-logstash", `{"index_patterns":"ecs-logstash-*","template":{"settings":{"index.lifecycle.name":"logstash-policy","index.lifecycle.rollover_alias":"ecs-logstash"}},"priority":200}`, false, 200)
+			c.do("HEAD", "/ecs-logstash", "", false, 404)
+			c.do("PUT", "/%3Cecs-logstash-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"ecs-logstash":{"is_write_index":true}}}`, false, 200)
+			c.do("GET", "/_ilm/policy/logstash-policy", "", false, 404)
+			c.do("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false, 200)
+			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"ecs-logstash","routing":null}}`)
+		}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newBootstrapEnv(t)
+			var args []string
+			if mode.modes != "" {
+				args = append(args, "--logstash-output", mode.modes)
+			}
+			if out, code := e.run(t, args...); code != 0 {
+				t.Fatalf("bootstrap: exit %d:\n%s", code, out)
+			}
+			s, err := bootstrap.ReadSecrets(e.secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serve := func(purpose string) string {
+				key := s.APIKeys[purpose].Encoded
+				return startEsgate(t, []string{key}, "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", key).URL
+			}
+			out := &lsClient{t: t, url: serve("publish"), origin: "logstash-output-elasticsearch"}
+			out.register()
+			mode.replay(out)
+			if n := e.es.Count(mode.index); n != 125 {
+				t.Errorf("_count %s = %d; expected 125", mode.index, n)
+			}
+
+			mon := &lsClient{t: t, url: serve("monitoring"), origin: "logstash"}
+			mon.do("HEAD", "/", "", false, 200)
+			mon.do("GET", "/", "", false, 200)
+			mon.do("GET", "/_xpack", "", false, 200)
+			mon.register()
+			mon.do("POST", "/_monitoring/bulk?system_id=logstash&system_api_version=7&interval=1s&filter_path=errors,items.*.error,items.*.status",
+				`{"index":{"_id":null,"_index":"","routing":null,"_type":"logstash_stats"}}`+"\n"+`{"logstash_stats":{"timestamp":"2026-11-30T12:00:00Z"}}`+"\n", true, 200)
+
+			mgmt := &lsClient{t: t, url: serve("management"), origin: "logstash"}
+			mgmt.do("HEAD", "/", "", false, 200)
+			mgmt.do("GET", "/", "", false, 200)
+			mgmt.do("GET", "/_logstash/pipeline?id=main", "", false, 404) // none stored yet: not a refusal
+
+			read := &lsClient{t: t, url: serve("read"), origin: "logstash-input-elasticsearch"}
+			read.do("GET", "/", "", false, 200)
+			read.do("POST", "/"+mode.index+"/_search", `{"query":{"match_all":{}}}`, false, 200)
+
+			for _, c := range []*lsClient{out, mon, mgmt, read} {
+				for _, r := range c.refused {
+					t.Errorf("refused: %s", r)
+				}
+			}
+
+			// The doctor and bootstrap's verification use one table: the
+			// publish key passes the doctor for the same modes.
+			doctorArgs := []string{"check", "--privileges", "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", s.APIKeys["publish"].Encoded}
+			if mode.modes != "" {
+				doctorArgs = append(doctorArgs, "--logstash-output", mode.modes)
+			}
+			if out, code := runBin(t, doctorArgs...); code != 0 {
+				t.Errorf("check --privileges: exit %d:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// runBin runs the esgate binary with args and returns its output and exit
+// code.
+func runBin(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(esgateBin, args...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
