@@ -61,6 +61,10 @@ func ReadSecrets(path string) (*Secrets, error) {
 // (9201 is the status listener's default.)
 var listenPorts = map[string]int{"publish": 9200, "monitoring": 9202, "management": 9203, "read": 9204}
 
+// routePolicy is the request policy of each key's route: the credential
+// is lent only for what the key is for (see package policy).
+var routePolicy = map[string]string{"publish": "ingest", "read": "read", "monitoring": "monitoring", "management": "management"}
+
 // WriteSecrets writes the secrets file atomically with mode 0600: a config
 // esgate serve reads directly (one route per API key) plus the bootstrap
 // record, which serve ignores.
@@ -69,6 +73,7 @@ func WriteSecrets(path string, s *Secrets, conn Connection, now time.Time) error
 		Name   string `yaml:"name"`
 		Listen string `yaml:"listen"`
 		APIKey string `yaml:"api_key"`
+		Policy string `yaml:"policy"`
 	}
 	doc := struct {
 		Hosts                     []string `yaml:"hosts,omitempty"`
@@ -86,7 +91,8 @@ func WriteSecrets(path string, s *Secrets, conn Connection, now time.Time) error
 	}
 	sort.Slice(purposes, func(i, j int) bool { return listenPorts[purposes[i]] < listenPorts[purposes[j]] })
 	for _, p := range purposes {
-		doc.Routes = append(doc.Routes, route{Name: p, Listen: fmt.Sprintf("127.0.0.1:%d", listenPorts[p]), APIKey: s.APIKeys[p].Encoded})
+		doc.Routes = append(doc.Routes, route{Name: p, Listen: fmt.Sprintf("127.0.0.1:%d", listenPorts[p]), APIKey: s.APIKeys[p].Encoded,
+			Policy: routePolicy[p]})
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Written by esgate bootstrap at %s. Keep it secret (mode 0600).\n", now.UTC().Format(time.RFC3339))

@@ -120,8 +120,10 @@ func (c *lsClient) bulk(path string, events int, action string) {
 // defaults, then Logstash 8's traffic through esgate with the publish key
 // in each output mode, and the monitoring and central management clients
 // with their keys: no 401 or 403 anywhere, every event acknowledged and
-// counted. The ILM mode is provisioned with --logstash-output ilm. The
-// privilege doctor agrees with bootstrap's verification in each mode.
+// counted, each route under the policy made for its client (ingest,
+// monitoring, management, read). The ILM mode is provisioned with
+// --logstash-output ilm. The privilege doctor agrees with bootstrap's
+// verification in each mode.
 func TestLogstash8WithBootstrapCredentials(t *testing.T) {
 	const bulkPath = "/_bulk?filter_path=errors,items.*.error,items.*.status"
 	for _, mode := range []struct {
@@ -160,9 +162,13 @@ func TestLogstash8WithBootstrapCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Each client through a route with its key and the policy
+			// bootstrap's secrets file gives that route.
+			policies := map[string]string{"publish": "ingest", "read": "read", "monitoring": "monitoring", "management": "management"}
 			serve := func(purpose string) string {
 				key := s.APIKeys[purpose].Encoded
-				return startEsgate(t, []string{key}, "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", key).URL
+				return startEsgate(t, []string{key}, "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", key,
+					"--policy", policies[purpose]).URL
 			}
 			out := &lsClient{t: t, url: serve("publish"), origin: "logstash-output-elasticsearch"}
 			out.register()
