@@ -7,10 +7,22 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/esgate ./cmd/esgate
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/esgate ./cmd/esgate \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/estestserver ./test/cmd/estestserver \
+ && mkdir -p /out/shared
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# The project's Elasticsearch-compatible test server, for deploy/compose.
+# /shared is owned by nonroot so that a named volume mounted there is too.
+FROM gcr.io/distroless/static-debian12:nonroot AS testserver
+COPY --from=build /out/estestserver /usr/local/bin/estestserver
+COPY --from=build --chown=nonroot:nonroot /out/shared /shared
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/estestserver"]
+
+# esgate (the default target: last in the file).
+FROM gcr.io/distroless/static-debian12:nonroot AS esgate
 COPY --from=build /out/esgate /usr/local/bin/esgate
+COPY --from=build --chown=nonroot:nonroot /out/shared /shared
 USER nonroot:nonroot
 # In a pod, Logstash reaches esgate on localhost: the default listen and
 # status addresses are loopback, so nothing is exposed. (A deployment that

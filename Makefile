@@ -23,6 +23,8 @@ test: build
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 10s ./proxy/
+	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 5s ./policy/
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -31,6 +33,8 @@ lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo 'gofmt: files above need formatting'; exit 1)
 	$(GO) vet ./...
 	staticcheck ./...
+	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff && staticcheck ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseCloudID -fuzztime 20s ./configs/
@@ -38,6 +42,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
+	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./policy/
+	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./esproto/
 
 # Side-by-side with nginx, haproxy, a naive Go proxy and direct (../shared/bench).
 # PKI=1: the sink also requires a client certificate (mutual TLS), which

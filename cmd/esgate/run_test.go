@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +193,50 @@ func TestProbe(t *testing.T) {
 	if code, _ := probe("--status-listen", "nonsense"); code != exitUsage {
 		t.Errorf("bad address: exit %d", code)
 	}
+}
+
+// TestSystemdNotify: under systemd (a fake NOTIFY_SOCKET here) serve says
+// READY=1 once every route listens, and STOPPING=1 when it drains.
+func TestSystemdNotify(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--status-listen", "off", "--listen", addr, "--hosts", es.URL,
+			"--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme"}, io.Discard, io.Discard)
+	}()
+	next := func() string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	if msg := next(); !strings.HasPrefix(msg, "READY=1") {
+		t.Fatalf("first notification %q; expected READY=1", msg)
+	}
+	// Ready means listening: a request gets through at once.
+	res, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("READY=1 before listening: %v", err)
+	}
+	res.Body.Close()
+	cancel()
+	if msg := next(); msg != "STOPPING=1" {
+		t.Errorf("on shutdown %q; expected STOPPING=1", msg)
+	}
+	<-done
 }

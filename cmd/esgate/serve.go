@@ -118,6 +118,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	if ready != nil {
 		ready(addrs)
 	}
+	// Every route listens: systemd (Type=notify) may start what depends
+	// on esgate.
+	if err := sdNotify("READY=1\nSTATUS=forwarding"); err != nil {
+		log.Warn("telling systemd esgate is ready failed", "err", err)
+	}
 
 	var globalFiles []string
 	if rl != nil {
@@ -184,7 +189,9 @@ loop:
 			}
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
+				sdNotify("RELOADING=1")
 				reloadAll("SIGHUP")
+				sdNotify("READY=1")
 				continue
 			}
 			log.Info("shutting down: draining in-flight requests", "signal", s.String(), "timeout", cfg.ShutdownTimeout.String())
@@ -192,6 +199,7 @@ loop:
 		}
 	}
 
+	sdNotify("STOPPING=1")
 	sctx, scancel := context.WithTimeoutCause(context.Background(), cfg.ShutdownTimeout.D(),
 		fmt.Errorf("shutdown_timeout %s exceeded", cfg.ShutdownTimeout))
 	defer scancel()
