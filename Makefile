@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-short lint bench fuzz clean
+.PHONY: all build demo test test-short lint bench fuzz docs clean
 
 all: build
 
@@ -45,17 +45,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./esproto/
 
-# Side-by-side with nginx, haproxy, a naive Go proxy and direct (../shared/bench).
+# Go benchmarks (allocations per request, tiny/small/large bodies); with
+# BENCH_DIR pointing at a side-by-side harness (compare.sh: nginx, haproxy,
+# a naive Go proxy, direct; not part of this repository), that too.
 # PKI=1: the sink also requires a client certificate (mutual TLS), which
 # esgate presents beside the API key. compare.sh's variables (ROUNDS,
 # DURATION, BODIES, TARGETS, ...) pass through.
-BENCH_DIR ?= ../shared/bench
+BENCH_DIR ?=
 BENCH_PKI_ARGS = $(if $(filter 1,$(PKI)),--ssl-certificate {client_cert} --ssl-key {client_key})
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/
-	printf 'bench-id:bench-api-key' > $(BIN)/bench.key   # the sink's default AUTH
+	@if [ -z "$(BENCH_DIR)" ]; then echo 'bench: set BENCH_DIR=<dir of compare.sh> for the side-by-side comparison'; exit 0; fi; \
+	printf 'bench-id:bench-api-key' > $(BIN)/bench.key; \
 	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key $(BENCH_PKI_ARGS) --log-level warn --access-log off --status-listen off" \
 		TARGETS="$${TARGETS:-direct nginx haproxy goproxy esgate}" ./compare.sh
+
+# The configuration reference in docs/configuration.md, from the config struct's tags.
+docs:
+	$(GO) run ./configs/cmd/gendocs
 
 clean:
 	rm -rf $(BIN)

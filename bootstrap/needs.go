@@ -8,7 +8,7 @@ import (
 
 // Output describes the Logstash elasticsearch outputs a credential serves:
 // which of the output's modes are in use. What each mode sends, call by
-// call, is in the plugin's source (shared/docs/logstash-traffic.md); the
+// call, is in the plugin's source (logstash-output-elasticsearch and Logstash x-pack sources); the
 // privileges below are exactly what those calls need, and this is the one
 // table that bootstrap's roles and keys, its verification and the
 // privilege doctor (esgate check --privileges) all use.

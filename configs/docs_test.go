@@ -3,19 +3,59 @@ package configs
 import (
 	"flag"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestREADMEListsEveryKey keeps the README's configuration reference complete.
-func TestREADMEListsEveryKey(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// TestReferenceIsGenerated: docs/configuration.md holds exactly the
+// reference the config struct's tags generate (make docs), so every key is
+// documented with its flag and default, and nothing else.
+func TestReferenceIsGenerated(t *testing.T) {
+	b, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := string(b)
+	i, j := strings.Index(s, ReferenceBegin), strings.Index(s, ReferenceEnd)
+	if i < 0 || j < i {
+		t.Fatal("docs/configuration.md has no generated reference markers")
+	}
+	if got := s[i+len(ReferenceBegin)+1 : j]; got != Reference() {
+		t.Error("docs/configuration.md's reference is stale: run make docs")
+	}
 	for _, k := range Keys() {
-		if !strings.Contains(string(b), "`"+k[0]+"`") {
-			t.Errorf("README does not document %s", k[0])
+		if !strings.Contains(s, "`"+k[0]+"`") {
+			t.Errorf("docs/configuration.md does not document %s", k[0])
+		}
+	}
+}
+
+// TestDocLinks: every relative link in the README and docs/ points at a
+// file of the repository (no link outside it, no dead link).
+func TestDocLinks(t *testing.T) {
+	files, _ := filepath.Glob("../docs/*.md")
+	files = append(files, "../README.md")
+	link := regexp.MustCompile(`\]\(([^)#]+)(#[^)]*)?\)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") {
+				continue
+			}
+			path := filepath.Join(filepath.Dir(f), target)
+			if !strings.HasPrefix(filepath.Clean(path), filepath.Clean("..")) || strings.HasPrefix(filepath.Clean(path), filepath.Clean("../..")) {
+				t.Errorf("%s links outside the repository: %s", f, target)
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s: dead link %s", f, target)
+			}
 		}
 	}
 }

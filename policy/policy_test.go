@@ -157,7 +157,7 @@ func FuzzSelfService(f *testing.F) {
 }
 
 // TestProfiles: each profile allows its Logstash client's calls, call by
-// call as in shared/docs/logstash-traffic.md, and refuses what is not its
+// call as in the plugin's source, and refuses what is not its
 // job; rules come first, first match wins.
 func TestProfiles(t *testing.T) {
 	ingestCalls := [][2]string{

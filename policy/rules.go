@@ -108,7 +108,7 @@ func matchSegs(pat, segs []string) bool {
 }
 
 // Profiles name what a route is for; each allows exactly the calls of
-// that Logstash client (shared/docs/logstash-traffic.md) and refuses the
+// that Logstash client (logstash-output-elasticsearch and Logstash x-pack sources) and refuses the
 // rest. "full" allows everything but credential self-service.
 var Profiles = map[string][]Rule{
 	// The elasticsearch output: register checks, templates, ILM and the

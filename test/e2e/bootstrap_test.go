@@ -305,7 +305,7 @@ func TestBootstrapReportsMissingPrivileges(t *testing.T) {
 
 // TestBootstrapBodiesMatchTheGuide compares the role and API key bodies sent
 // with what the default Logstash outputs need (bootstrap/needs.go), in the
-// shape of Elastic's Logstash security guide (shared/docs). Where they
+// shape of Elastic's Logstash security guide. Where they
 // differ from the guide's JSON it is on purpose: the guide's writer role
 // (write, create, create_index on logstash-*) refuses Logstash 8's default
 // output, the data stream logs-generic-default; each key holds what its

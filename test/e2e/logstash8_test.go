@@ -17,7 +17,7 @@ import (
 )
 
 // lsClient plays one of Logstash 8's Elasticsearch clients against esgate,
-// with the headers the plugin sends (shared/docs/logstash-traffic.md) and
+// with the headers the plugin sends (logstash-output-elasticsearch and Logstash x-pack sources) and
 // no credential of its own. Every upstream answer is recorded.
 type lsClient struct {
 	t       *testing.T

@@ -1,5 +1,5 @@
 // Package esserver is an in-memory Elasticsearch 8-compatible HTTPS server
-// for esgate's tests and demo. It follows shared/docs/elasticsearch-facts.md:
+// for esgate's tests and demo. It follows the shapes in Elasticsearch's sources:
 // an auto-generated CA and node certificate like ES 8's, native users with
 // bcrypt passwords, API keys, service-account Bearer tokens and PKI users;
 // roles with cluster and index privileges, enforced with ES's 401 and 403
