@@ -22,6 +22,10 @@ type Route struct {
 	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)"`
 
 	Hosts   []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
+	Path    string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)"`
+	SSLEnabled              *bool `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)"`
+	LegacySSL               *bool `yaml:"ssl" help:"deprecated: use ssl_enabled" noflag:"1"`
+	LegacyCertVerification  *bool `yaml:"ssl_certificate_verification" help:"deprecated: use ssl_verification_mode (false is none)" noflag:"1"`
 	CloudID string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts"`
 
 	User            string `yaml:"user" help:"Basic auth user"`
@@ -90,6 +94,7 @@ type Route struct {
 	// Filled by Validate.
 	upstreams    []*url.URL
 	deprecations []string
+	clientSide   []string // Logstash client settings found in the file
 	tls          certs.Options
 	cred         func() (auth.Credential, error)
 	rules        []policy.Rule
@@ -139,6 +144,11 @@ func (r *Route) TLSOptions() certs.Options { return r.tls }
 
 // CredentialLoader returns the function that (re)loads the credential.
 func (r *Route) CredentialLoader() func() (auth.Credential, error) { return r.cred }
+
+// ClientSettings lists the Logstash output settings found in the file that
+// belong to the client (index, ilm_*, sniffing, retries, …): Logstash
+// keeps handling them, esgate accepts and ignores them.
+func (r *Route) ClientSettings() []string { return r.clientSide }
 
 // Deprecations lists the deprecated keys used, with their replacements.
 func (r *Route) Deprecations() []string { return r.deprecations }

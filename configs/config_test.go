@@ -375,3 +375,62 @@ func TestFlagReferencesStayReferences(t *testing.T) {
 		}
 	}
 }
+
+// TestLogstashOutputBlock: an elasticsearch { … } block copied from a
+// Logstash pipeline loads: connection settings are honoured under their
+// Logstash names (old ones with a deprecation), settings that belong to
+// the client are accepted and listed, never a startup error.
+func TestLogstashOutputBlock(t *testing.T) {
+	ca := fixture(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "esgate.yml")
+	os.WriteFile(file, []byte(`hosts: ["es01:9200", "https://es02"]
+ssl_certificate_authorities: [`+ca+`]
+ssl: true
+ssl_certificate_verification: false
+path: /es/
+healthcheck_path: _cluster/health
+api_key: id:key
+index: "logstash-%{+YYYY.MM.dd}"
+ilm_enabled: false
+manage_template: false
+sniffing: true
+retry_max_interval: 64
+data_stream: "false"
+pipeline: "%{[@metadata][pipeline]}"
+document_id: "%{[@metadata][id]}"
+action: create
+compression_level: 1
+`), 0o600)
+	cfg, err := loadArgs([]string{"--config", file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Routes[0]
+	var hosts []string
+	for _, u := range r.Upstreams() {
+		hosts = append(hosts, u.String())
+	}
+	if g, e := strings.Join(hosts, " "), "https://es01:9200/es https://es02:9200/es"; g != e {
+		t.Errorf("hosts %q; expected %q", g, e)
+	}
+	if r.SSLVerificationMode != "none" || r.HealthcheckPath != "/_cluster/health" {
+		t.Errorf("ssl_verification_mode %q, healthcheck_path %q", r.SSLVerificationMode, r.HealthcheckPath)
+	}
+	if g, e := strings.Join(r.Deprecations(), "; "), "ssl is deprecated: use ssl_enabled; ssl_certificate_verification is deprecated: use ssl_verification_mode"; g != e {
+		t.Errorf("deprecations %q", g)
+	}
+	if g, e := strings.Join(r.ClientSettings(), " "), "index ilm_enabled manage_template sniffing retry_max_interval data_stream pipeline document_id action compression_level"; g != e {
+		t.Errorf("client settings %q; expected %q", g, e)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"ssl_enabled: false", "ssl_enabled: false: esgate forwards over TLS only"},
+		{"path: /x\nroutes:\n  - hosts: [https://es03:9200/y]", "path: es03:9200 already has the path"},
+		{"indexx: foo", `unknown key "indexx" (did you mean "index"?)`},
+	} {
+		os.WriteFile(file, []byte("hosts: [https://es01:9200]\napi_key: id:key\nssl_certificate_authorities: ["+ca+"]\n"+bad.yaml+"\n"), 0o600)
+		if _, err := loadArgs([]string{"--config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v; expected %q", bad.yaml, err, bad.want)
+		}
+	}
+}

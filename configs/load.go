@@ -78,7 +78,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 }
 
 func isBool(f field) bool {
-	return reflect.TypeFor[Config]().FieldByIndex(f.index).Type.Kind() == reflect.Bool
+	t := reflect.TypeFor[Config]().FieldByIndex(f.index).Type
+	return t.Kind() == reflect.Bool || (t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Bool)
 }
 
 type flagValue struct {
@@ -149,7 +150,8 @@ func Load(fl *Flags, lookup func(string) (string, bool)) (*Config, error) {
 	for i, n := range routeNodes {
 		r := cfg.Route // inherit the top-level route keys
 		r.CustomHeaders = copyMap(r.CustomHeaders)
-		if err := decodeMapping(n, reflect.ValueOf(&r).Elem(), routeFields, lookup); err != nil {
+		r.clientSide = append([]string(nil), r.clientSide...)
+		if err := decodeMapping(n, reflect.ValueOf(&r).Elem(), routeFields, lookup, &r.clientSide); err != nil {
 			return nil, fmt.Errorf("config file %s: routes[%d]: %w", fl.ConfigFile, i, err)
 		}
 		if fl != nil {
@@ -246,10 +248,29 @@ func decodeFile(data []byte, cfg *Config, lookup func(string) (string, bool)) ([
 		rest.Content = append(rest.Content, k, val)
 		cfg.explicit[k.Value] = true
 	}
-	return routes, decodeMapping(rest, reflect.ValueOf(cfg).Elem(), allFields, lookup)
+	return routes, decodeMapping(rest, reflect.ValueOf(cfg).Elem(), allFields, lookup, &cfg.Route.clientSide)
 }
 
-func decodeMapping(n *yaml.Node, v reflect.Value, fields []field, lookup func(string) (string, bool)) error {
+// clientSideKeys are the Logstash elasticsearch output settings that the
+// client applies, not the connection: an operator copying an output block
+// gets them accepted (and reported), never a startup error.
+var clientSideKeys = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`action bulk_path codec data_stream data_stream_auto_routing
+		data_stream_dataset data_stream_namespace data_stream_sync_fields data_stream_type
+		dlq_custom_codes dlq_on_failed_indexname_interpolation doc_as_upsert document_id
+		document_type drop_error_types ecs_compatibility enable_metric failure_type_logging_whitelist
+		id ilm_enabled ilm_pattern ilm_policy ilm_rollover_alias index join_field manage_template
+		parameters parent pipeline retry_initial_interval retry_max_interval retry_on_conflict routing
+		script script_lang script_type script_var_name scripted_upsert silence_errors_in_log sniffing
+		sniffing_delay sniffing_path template template_api template_name template_overwrite upsert
+		validate_after_inactivity version version_type workers http_compression compression_level`) {
+		clientSideKeys[k] = true
+	}
+}
+
+func decodeMapping(n *yaml.Node, v reflect.Value, fields []field, lookup func(string) (string, bool), notes *[]string) error {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -258,6 +279,10 @@ func decodeMapping(n *yaml.Node, v reflect.Value, fields []field, lookup func(st
 			if fields[j].key == k.Value {
 				f = &fields[j]
 			}
+		}
+		if f == nil && clientSideKeys[k.Value] {
+			*notes = append(*notes, k.Value)
+			continue
 		}
 		if f == nil {
 			return fmt.Errorf("line %d: unknown key %q%s", k.Line, k.Value, suggest(k.Value, fields))
@@ -317,6 +342,11 @@ func suggest(k string, fields []field) string {
 	for _, f := range fields {
 		if d := editDistance(k, f.key); d < bestD {
 			best, bestD = f.key, d
+		}
+	}
+	for c := range clientSideKeys {
+		if d := editDistance(k, c); d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
 		}
 	}
 	if k == "routes" {
@@ -381,6 +411,12 @@ func setField(v reflect.Value, vals []string) error {
 		return nil
 	}
 	switch v.Kind() {
+	case reflect.Pointer: // an optional value (*bool): set means given
+		e := reflect.New(v.Type().Elem())
+		if err := setField(e.Elem(), vals); err != nil {
+			return err
+		}
+		v.Set(e)
 	case reflect.String:
 		s, err := one()
 		if err != nil {

@@ -168,7 +168,7 @@ func (r *Route) validate() error {
 		return fmt.Errorf("nodes_http: want rewrite or pass, got %q", r.NodesHTTP)
 	}
 	if !strings.HasPrefix(r.HealthcheckPath, "/") {
-		return fmt.Errorf("healthcheck_path: must start with /, got %q", r.HealthcheckPath)
+		r.HealthcheckPath = "/" + r.HealthcheckPath // as Logstash takes "_cluster/health"
 	}
 
 	// Upstream hosts.
@@ -193,6 +193,14 @@ func (r *Route) validate() error {
 			r.upstreams = append(r.upstreams, u)
 		}
 	}
+	if p := strings.Trim(r.Path, "/"); p != "" {
+		for _, u := range r.upstreams {
+			if u.Path != "" {
+				return fmt.Errorf("path: %s already has the path %q: set the prefix in hosts or in path, not both", u.Host, u.Path)
+			}
+			u.Path = "/" + p
+		}
+	}
 
 	// Logstash's old names.
 	for _, d := range []struct {
@@ -213,6 +221,26 @@ func (r *Route) validate() error {
 		}
 		*d.to = d.from
 		r.deprecations = append(r.deprecations, d.old+" is deprecated: use "+d.new)
+	}
+	if r.LegacySSL != nil {
+		if r.SSLEnabled != nil {
+			return errors.New("ssl and ssl_enabled are the same setting: keep only ssl_enabled")
+		}
+		r.SSLEnabled = r.LegacySSL
+		r.deprecations = append(r.deprecations, "ssl is deprecated: use ssl_enabled")
+	}
+	if r.SSLEnabled != nil && !*r.SSLEnabled {
+		return errors.New("ssl_enabled: false: esgate forwards over TLS only (a cluster without TLS needs no esgate); remove it or set it to true")
+	}
+	if r.LegacyCertVerification != nil {
+		if r.SSLVerificationMode != "" {
+			return errors.New("ssl_certificate_verification and ssl_verification_mode are the same setting: keep only ssl_verification_mode")
+		}
+		r.SSLVerificationMode = "full"
+		if !*r.LegacyCertVerification {
+			r.SSLVerificationMode = "none"
+		}
+		r.deprecations = append(r.deprecations, "ssl_certificate_verification is deprecated: use ssl_verification_mode")
 	}
 	if len(r.LegacyCACert) > 0 {
 		if len(r.SSLCertificateAuthorities) > 0 {

@@ -192,6 +192,9 @@ func (r *Route) Start(ctx context.Context) error {
 	for _, d := range cfg.Deprecations() {
 		r.log.Warn(d, "route", r.name)
 	}
+	if cs := cfg.ClientSettings(); len(cs) > 0 {
+		r.log.Info("Logstash output settings that Logstash keeps handling; esgate accepts and ignores them", "route", r.name, "keys", cs)
+	}
 	if r.tls.Current().Mode() == certs.VerifyNone {
 		r.log.Warn(VerifyNoneWarning, "route", r.name)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/esproto"
 	"github.com/esgate/esgate/policy"
+	"github.com/esgate/esgate/route"
 	"github.com/esgate/esgate/proxy"
 )
 
@@ -120,6 +121,15 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "route %q (listen %s, auth %s, ssl_verification_mode %s)\n", rc.Name, rc.Listen, rc.AuthKind(), rt.TLS().Mode())
+		for _, d := range rc.Deprecations() {
+			fmt.Fprintf(out, "  warning: %s\n", d)
+		}
+		if rt.TLS().Mode() == certs.VerifyNone {
+			fmt.Fprintf(out, "  warning: %s\n", route.VerifyNoneWarning)
+		}
+		if cs := rc.ClientSettings(); len(cs) > 0 {
+			fmt.Fprintf(out, "  note: Logstash keeps handling %s; esgate ignores them\n", strings.Join(cs, ", "))
+		}
 		fmt.Fprintf(out, "  policy (first match wins):\n")
 		for _, line := range policy.New(rc.Policy()).Effective() {
 			fmt.Fprintf(out, "    %s\n", line)
