@@ -21,12 +21,12 @@ type Route struct {
 	Listen       string `yaml:"listen" help:"plain-HTTP address to serve: host:port or unix:/path (default 127.0.0.1:9200)"`
 	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)"`
 
-	Hosts   []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
-	Path    string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)"`
-	SSLEnabled              *bool `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)"`
-	LegacySSL               *bool `yaml:"ssl" help:"deprecated: use ssl_enabled" noflag:"1"`
-	LegacyCertVerification  *bool `yaml:"ssl_certificate_verification" help:"deprecated: use ssl_verification_mode (false is none)" noflag:"1"`
-	CloudID string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts"`
+	Hosts                  []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
+	Path                   string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)"`
+	SSLEnabled             *bool    `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)"`
+	LegacySSL              *bool    `yaml:"ssl" help:"deprecated: use ssl_enabled" noflag:"1"`
+	LegacyCertVerification *bool    `yaml:"ssl_certificate_verification" help:"deprecated: use ssl_verification_mode (false is none)" noflag:"1"`
+	CloudID                string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts"`
 
 	User            string `yaml:"user" help:"Basic auth user"`
 	Password        string `yaml:"password" help:"Basic auth password (prefer password_file or ${ENV})" secret:"1"`

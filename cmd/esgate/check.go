@@ -20,8 +20,8 @@ import (
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/esproto"
 	"github.com/esgate/esgate/policy"
-	"github.com/esgate/esgate/route"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/route"
 )
 
 // checkFlags are check's own flags.
