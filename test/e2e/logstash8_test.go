@@ -17,13 +17,12 @@ import (
 )
 
 // lsClient plays one of Logstash 8's Elasticsearch clients against esgate,
-// with the headers the plugin sends (logstash-output-elasticsearch and Logstash x-pack sources) and
+// with the headers the plugin sends (from its source) and
 // no credential of its own. Every upstream answer is recorded.
 type lsClient struct {
 	t       *testing.T
 	url     string
-	origin  string // x-elastic-product-origin
-	mu      sync.Mutex
+	origin  string   // x-elastic-product-origin
 	refused []string // 401/403 answers
 }
 
