@@ -24,6 +24,7 @@ test: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 10s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 5s ./policy/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./lsconfig/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 test-short:
@@ -44,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./esproto/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./lsconfig/
 
 # Go benchmarks (allocations per request, tiny/small/large bodies); with
 # BENCH_DIR pointing at a side-by-side harness (compare.sh: nginx, haproxy,

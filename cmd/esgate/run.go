@@ -33,6 +33,7 @@ Usage:
   esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
   esgate load [--target URL] [flags]     bulk load generator (closed or open loop, --verify)
   esgate probe [--status-listen ADDR] [--live]   exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK
+  esgate migrate [--in-place] PIPELINE...        move the elasticsearch plugins' connections and credentials from Logstash pipelines into an esgate config
   esgate version                         print the version
 
 Every config key is also a flag with dashes: api_key is --api-key.
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return checkCmd(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "esgate", version)
 		return exitOK

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +241,69 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("on shutdown %q; expected STOPPING=1", msg)
 	}
 	<-done
+}
+
+// TestMigrateEndToEnd: a Logstash pipeline pointed at a secured cluster is
+// migrated in place (with a backup); esgate serves the written config, and
+// the rewritten output's URL carries a bulk to the cluster.
+func TestMigrateEndToEnd(t *testing.T) {
+	es, ca := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "ls", 0, nil)
+	dir := t.TempDir()
+	pipeline := filepath.Join(dir, "logstash.conf")
+	orig := `input { generator { count => 1 } }
+output {
+  elasticsearch {
+    hosts => ["` + es.URL + `"]
+    api_key => "` + key + `"
+    ssl_certificate_authorities => "` + ca + `"
+    index => "migrated"
+  }
+}
+`
+	os.WriteFile(pipeline, []byte(orig), 0o644)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	out := filepath.Join(dir, "esgate.yml")
+	var buf bytes.Buffer
+	if code := run(context.Background(), []string{"migrate", "--config-out", out, "--in-place", "--first-port", strconv.Itoa(port), pipeline}, &buf, &buf); code != exitOK {
+		t.Fatalf("migrate: exit %d: %s", code, buf.String())
+	}
+	if b, _ := os.ReadFile(pipeline + ".bak"); string(b) != orig {
+		t.Error("no faithful backup")
+	}
+	rewritten, _ := os.ReadFile(pipeline)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if !strings.Contains(string(rewritten), `hosts => ["`+url+`"]`) || strings.Contains(string(rewritten), key) || !strings.Contains(string(rewritten), `index => "migrated"`) {
+		t.Fatalf("rewritten pipeline:\n%s", rewritten)
+	}
+	if !strings.Contains(buf.String(), "api_key is written in the pipeline") {
+		t.Errorf("no warning about the literal key: %s", buf.String())
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %v", fi.Mode().Perm())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", out, "--status-listen", "off"}, io.Discard, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	var res *http.Response
+	var err error
+	for i := 0; i < 300; i++ {
+		res, err = http.Post(url+"/_bulk", "application/x-ndjson", strings.NewReader("{\"index\":{\"_index\":\"migrated\"}}\n{\"m\":1}\n"))
+		if err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || es.Count("migrated") != 1 {
+		t.Errorf("bulk through the migrated route: %d, %d documents", res.StatusCode, es.Count("migrated"))
+	}
 }
