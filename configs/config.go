@@ -10,6 +10,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/policy"
 )
 
@@ -70,6 +71,13 @@ type Route struct {
 	APIKeyInvalidateDelay Duration `yaml:"api_key_invalidate_delay" help:"how long the previous managed key stays valid after the switch (default 60s)"`
 
 	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
+
+	ListenSSLCertificate string   `yaml:"listen_ssl_certificate" help:"PEM certificate for TLS on the listener (with listen_ssl_key); clients then connect with https (default none: plain HTTP)"`
+	ListenSSLKey         string   `yaml:"listen_ssl_key" help:"PEM private key of listen_ssl_certificate"`
+	ListenSSLClientCA    []string `yaml:"listen_ssl_client_ca" help:"PEM CA files whose client certificates authenticate clients (mutual TLS) (default none)"`
+	ClientAllowedNames   []string `yaml:"client_allowed_names" help:"client certificate subject CNs, DNS or URI SANs accepted (default: any certificate from listen_ssl_client_ca)"`
+	ClientBasicUsers     []string `yaml:"client_basic_users" help:"clients authenticating with HTTP Basic, as name:bcrypt-hash from esgate hash-password (default none)"`
+	ClientBearerTokens   []string `yaml:"client_bearer_tokens" help:"clients authenticating with a bearer token, as name:sha256:hex from esgate hash-password --token (default none)"`
 
 	AllowedHosts        []string `yaml:"allowed_hosts" help:"Host names accepted besides loopback names and the listener's address, e.g. the service name clients use (default none: other names are refused, against DNS rebinding)"`
 	AllowedOrigins      []string `yaml:"allowed_origins" help:"browser Origins whose requests are forwarded, * for any (default none: requests with Origin or a cross-site Sec-Fetch-Site are refused)"`
@@ -158,12 +166,19 @@ func (r *Route) Deprecations() []string { return r.deprecations }
 func (r *Route) Files() []string {
 	var out []string
 	out = append(out, r.SSLCertificateAuthorities...)
-	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile, r.SSLKeystorePath, r.SSLTruststorePath} {
+	out = append(out, r.ListenSSLClientCA...)
+	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile, r.SSLKeystorePath, r.SSLTruststorePath, r.ListenSSLCertificate, r.ListenSSLKey} {
 		if f != "" {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// ClientAuth returns the route's listener TLS and client authentication.
+func (r *Route) ClientAuth() clientauth.Config {
+	return clientauth.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
+		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens}
 }
 
 // Policy returns the route's request policy settings.

@@ -126,7 +126,7 @@ var badConfigs = []struct {
 	{"credentials in URL", "hosts: https://u:p@x:9200\napi_key: a:b\n", nil, `hosts: host "https://u:xxxxx@x:9200": credentials in the URL are not allowed; use user/password or api_key`},
 	{"credentials in an http URL", "hosts: http://u:S3CRET@x:9200\napi_key: a:b\n", nil, `hosts: host "http://u:xxxxx@x:9200": credentials in the URL are not allowed; use user/password or api_key`},
 	{"credentials in a bad URL", "hosts: 'https://u:S3CRET@x:%zz'\napi_key: a:b\n", nil, `hosts: "https://xxxxx@x:%zz" is not a URL`},
-	{"non-loopback listen", "hosts: https://x\napi_key: a:b\nlisten: 0.0.0.0:9200\n", nil, "listen: 0.0.0.0:9200 is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path, or set unsafe_listen: true"},
+	{"non-loopback listen", "hosts: https://x\napi_key: a:b\nlisten: 0.0.0.0:9200\n", nil, "listen: 0.0.0.0:9200 is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path; or serve TLS (listen_ssl_certificate, listen_ssl_key) and authenticate clients (listen_ssl_client_ca, client_basic_users or client_bearer_tokens); or, knowing the risk, set unsafe_listen: true"},
 	{"bad listen", "hosts: https://x\napi_key: a:b\nlisten: 9200\n", nil, `listen: want host:port or unix:/path, got "9200"`},
 	{"bad verification mode", "hosts: https://x\napi_key: a:b\nssl_verification_mode: strict\n", nil, `ssl_verification_mode: want full, certificate or none, got "strict"`},
 	{"bad fingerprint", "hosts: https://x\napi_key: a:b\nca_trusted_fingerprint: abc\n", nil, "ca_trusted_fingerprint: want 64 hex digits (SHA-256 of the CA certificate), got 3 characters"},
@@ -432,5 +432,21 @@ compression_level: 1
 		if _, err := loadArgs([]string{"--config", file}, env(nil)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v; expected %q", bad.yaml, err, bad.want)
 		}
+	}
+}
+
+// TestFrontDoorListen: a non-loopback listener is allowed without
+// unsafe_listen once it serves TLS and authenticates its clients.
+func TestFrontDoorListen(t *testing.T) {
+	ca := fixture(t)
+	base := []string{"--hosts", "https://a:9200", "--api-key", "id:key", "--ssl-certificate-authorities", ca, "--listen", "0.0.0.0:9200"}
+	if _, err := loadArgs(append(base, "--listen-ssl-certificate", ca), env(nil)); err == nil {
+		t.Error("TLS without client authentication was accepted on 0.0.0.0")
+	}
+	// The fixture is a certificate without its key: loading it fails,
+	// naming the key; the listen check itself passed.
+	_, err := loadArgs(append(base, "--listen-ssl-certificate", ca, "--listen-ssl-key", ca, "--client-bearer-tokens", "bob:"+strings.Repeat("ab", 32)), env(nil))
+	if err == nil || !strings.HasPrefix(err.Error(), "listen_ssl_certificate:") {
+		t.Errorf("%v; expected the listen check to pass and the key pair to be loaded", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/policy"
 )
 
@@ -97,7 +98,8 @@ func (r *Route) validate() error {
 	if r.Listen == "" {
 		r.Listen = DefaultListen
 	}
-	if err := checkListen(r.Listen, r.UnsafeListen); err != nil {
+	ca := r.ClientAuth()
+	if err := checkListen(r.Listen, r.UnsafeListen || (ca.TLS() && ca.Required())); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if r.Name == "" {
@@ -137,6 +139,9 @@ func (r *Route) validate() error {
 		if !known {
 			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
 		}
+	}
+	if _, err := clientauth.New(r.ClientAuth(), nil); err != nil {
+		return err
 	}
 	if r.PolicyProfile == "" {
 		r.PolicyProfile = "full"
@@ -564,5 +569,5 @@ func checkListen(addr string, unsafe bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("%s is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path, or set unsafe_listen: true", addr)
+	return fmt.Errorf("%s is not a loopback address and whoever connects gets the cluster credentials: listen on 127.0.0.1 or unix:/path; or serve TLS (listen_ssl_certificate, listen_ssl_key) and authenticate clients (listen_ssl_client_ca, client_basic_users or client_bearer_tokens); or, knowing the risk, set unsafe_listen: true", addr)
 }

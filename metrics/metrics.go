@@ -28,6 +28,8 @@ type Metrics struct {
 	bulkItems     *prometheus.CounterVec
 	esgateErrors  *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
+	clientReqs    *prometheus.CounterVec
+	clientFails   *prometheus.CounterVec
 	certExpiry    *prometheus.GaugeVec
 	keyExpiry     *prometheus.GaugeVec
 	reloads       *prometheus.CounterVec
@@ -69,6 +71,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Requests esgate answered itself because it got no answer, by error type."}, []string{"route", "type"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_policy_refusals_total",
 			Help: "Requests the route's policy refused (403 esgate_policy_exception), by rule: method, upgrade, host, browser, credential_api."}, []string{"route", "rule"}),
+		clientReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_client_requests_total",
+			Help: "Requests of authenticated clients, by client identity (names from the configuration: bounded)."}, []string{"route", "client"}),
+		clientFails: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_client_auth_failures_total",
+			Help: "Requests refused because the client did not authenticate: code 401, or 429 after too many failures from its address."}, []string{"route", "code"}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_cert_expiry_timestamp_seconds",
 			Help: "NotAfter of the loaded certificates (kind ca or client), as a Unix time."}, []string{"route", "kind", "subject"}),
 		keyExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_api_key_expiry_timestamp_seconds",
@@ -81,7 +87,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "1 if the last reload succeeded."}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
-		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.certExpiry, m.keyExpiry,
+		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.clientReqs, m.clientFails, m.certExpiry, m.keyExpiry,
 		m.reloads, m.lastReload, m.lastReloadOK)
 	return m
 }
@@ -205,6 +211,20 @@ func (r *Route) TLSFailure(host, reason string) {
 func (r *Route) AuthFailure(code int, reason string) {
 	if r != nil {
 		r.m.authFailures.WithLabelValues(r.name, strconv.Itoa(code), reason).Inc()
+	}
+}
+
+// ClientRequest counts a request of an authenticated client.
+func (r *Route) ClientRequest(id string) {
+	if r != nil {
+		r.m.clientReqs.WithLabelValues(r.name, id).Inc()
+	}
+}
+
+// ClientAuthFailure counts a client refused for its authentication.
+func (r *Route) ClientAuthFailure(code int) {
+	if r != nil {
+		r.m.clientFails.WithLabelValues(r.name, strconv.Itoa(code)).Inc()
 	}
 }
 

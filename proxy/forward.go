@@ -15,6 +15,24 @@ import (
 // became a match_all); here the client's request is read in place and the
 // outbound one is written straight to the connection (outRequest.write).
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
+	if g := p.guard.Load(); g != nil {
+		id, ref := g.Authenticate(r)
+		if ref != nil {
+			p.opts.Metrics.ClientAuthFailure(ref.Status)
+			p.log.Warn("client refused", "route", p.name, "remote", r.RemoteAddr, "status", ref.Status, "reason", ref.Reason)
+			if ref.Challenge != "" {
+				w.Header().Set("WWW-Authenticate", ref.Challenge)
+			}
+			writeError(w, ref.Status, "esgate_client_authentication_exception", ref.Reason)
+			return
+		}
+		if id != "" {
+			p.opts.Metrics.ClientRequest(id)
+			if info != nil {
+				info.client = id
+			}
+		}
+	}
 	pol := p.policy.Load()
 	if pol != nil {
 		_, unix := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)

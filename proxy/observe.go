@@ -18,6 +18,7 @@ import (
 // reqInfo collects what one request did, for metrics and the access log.
 type reqInfo struct {
 	endpoint   string // metrics.Endpoint of the path, computed once
+	client     string // the authenticated client ("" none)
 	host       string
 	upstream   time.Duration // to response headers
 	reqBytes   atomic.Int64
@@ -135,6 +136,9 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 		}
 		if aborted {
 			attrs = append(attrs, slog.Bool("aborted", true))
+		}
+		if info.client != "" {
+			attrs = append(attrs, slog.String("client", info.client))
 		}
 		if endpoint == "bulk" {
 			attrs = append(attrs, slog.Int64("events", events), slog.Int("items", info.items), slog.Int("item_errors", info.itemErrors))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/policy"
 )
@@ -95,6 +96,7 @@ type Proxy struct {
 	hostsMu      sync.Mutex  // serializes SetUpstreams
 	nodesRewrite atomic.Bool // see RewriteNodesHTTP
 	policy       atomic.Pointer[policy.Policy]
+	guard        atomic.Pointer[clientauth.Guard]
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -182,6 +184,10 @@ func (p *Proxy) Close() {
 		p.client.closeForever()
 	})
 }
+
+// SetGuard sets the client authentication of the route's listener (nil:
+// none), as a build or reload does.
+func (p *Proxy) SetGuard(g *clientauth.Guard) { p.guard.Store(g) }
 
 // SetPolicy replaces the request policy, as a reload does.
 func (p *Proxy) SetPolicy(pol *policy.Policy) { p.policy.Store(pol) }

@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/bootstrap"
 	"github.com/esgate/esgate/certs"
+	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/keys"
 	"github.com/esgate/esgate/metrics"
@@ -66,6 +68,9 @@ type Route struct {
 	cred  *auth.Source // the configured credential
 	proxy *proxy.Proxy
 	keys  *keys.Manager // with api_key_management
+	guard atomic.Pointer[clientauth.Guard]
+	// limiter counts failed client logins across reloads.
+	limiter *clientauth.Limiter
 }
 
 // New builds a route from its validated configuration: its TLS material
@@ -81,8 +86,12 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	if o.ExpiryWarning <= 0 {
 		o.ExpiryWarning = 30 * 24 * time.Hour
 	}
-	r := &Route{name: cfg.Name, built: cfg, opts: o, log: o.Log, m: o.Metrics.Route(cfg.Name)}
-	var err error
+	r := &Route{name: cfg.Name, built: cfg, opts: o, log: o.Log, m: o.Metrics.Route(cfg.Name), limiter: &clientauth.Limiter{}}
+	g, err := clientauth.New(cfg.ClientAuth(), r.limiter)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
+	}
+	r.guard.Store(g)
 	if r.tls, err = certs.NewSource(cfg.TLSOptions()); err != nil {
 		return nil, fmt.Errorf("route %q: loading TLS material: %w", cfg.Name, err)
 	}
@@ -126,6 +135,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
 	}
 	r.proxy.RewriteNodesHTTP(cfg.NodesHTTP == "rewrite")
+	r.proxy.SetGuard(g)
 	if cfg.APIKeyManagement {
 		// Minting goes through esgate's own transport: the forwarding 401
 		// hook (which may itself mint) is not on its path.
@@ -173,6 +183,15 @@ func (r *Route) Credential() auth.Credential { return r.cred.Current() }
 // failover, the TLS material and the configured credential, without the
 // forwarding hooks.
 func (r *Route) OwnTransport() http.RoundTripper { return auth.Transport(r.proxy.Transport(), r.cred) }
+
+// ServerTLS is the listener's TLS configuration (nil: plain HTTP); it
+// follows reloads of the certificate and client CAs.
+func (r *Route) ServerTLS() *tls.Config {
+	if !r.built.ClientAuth().TLS() {
+		return nil
+	}
+	return clientauth.ServerTLS(r.guard.Load)
+}
 
 // Start begins health checks and, with api_key_management, mints the
 // first key (bounded by 30s) and keeps renewing it until ctx ends.
@@ -250,6 +269,14 @@ func (r *Route) Reload(nr *configs.Route, why string) error {
 			err = fmt.Errorf("loading credentials: %w", err)
 		}
 	}
+	var guard *clientauth.Guard
+	if err == nil {
+		if guard, err = clientauth.New(nr.ClientAuth(), r.limiter); err != nil {
+			err = fmt.Errorf("loading the listener's TLS and clients: %w", err)
+		} else if nr.ClientAuth().TLS() != r.built.ClientAuth().TLS() {
+			err = errors.New("TLS on the listener was turned on or off: restart esgate to apply that")
+		}
+	}
 	if err != nil {
 		r.state.Store(&state{cfg: cur.cfg, digest: digest})
 		r.m.Reload(false)
@@ -261,6 +288,8 @@ func (r *Route) Reload(nr *configs.Route, why string) error {
 	added, removed := r.proxy.SetUpstreams(nr.Upstreams())
 	r.proxy.RewriteNodesHTTP(nr.NodesHTTP == "rewrite")
 	r.proxy.SetPolicy(policy.New(nr.Policy()))
+	r.guard.Store(guard)
+	r.proxy.SetGuard(guard)
 	// Pooled connections were made with the old trust; new ones use the new.
 	r.proxy.CloseIdleConnections()
 	r.state.Store(&state{cfg: nr, digest: digest})

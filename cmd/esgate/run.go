@@ -33,6 +33,7 @@ Usage:
   esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
   esgate load [--target URL] [flags]     bulk load generator (closed or open loop, --verify)
   esgate probe [--status-listen ADDR] [--live]   exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK
+  esgate hash-password [--token] < secret         the stored form of a client's password (bcrypt) or token (SHA-256)
   esgate migrate [--in-place] PIPELINE...        move the elasticsearch plugins' connections and credentials from Logstash pipelines into an esgate config
   esgate version                         print the version
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return probeCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPasswordCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "esgate", version)
 		return exitOK

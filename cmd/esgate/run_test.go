@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,12 +16,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/test/esserver"
+	"github.com/esgate/esgate/test/pki"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -306,4 +315,146 @@ output {
 	if res.StatusCode != 200 || es.Count("migrated") != 1 {
 		t.Errorf("bulk through the migrated route: %d, %d documents", res.StatusCode, es.Count("migrated"))
 	}
+}
+
+// TestFrontDoor: routes on listeners with TLS that authenticate their
+// clients (mutual TLS limited to a name; Basic against a bcrypt hash; a
+// bearer token stored as its hash), each client on its own route with its
+// own cluster credential; missing or wrong credentials get 401 with
+// WWW-Authenticate, an address that keeps failing gets 429, through real
+// sockets.
+func TestFrontDoor(t *testing.T) {
+	es, esCA := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "remote-ls", 0, nil)
+	dir := t.TempDir()
+	ca, _ := pki.NewCA("esgate clients and listener")
+	srv, _ := ca.Issue("esgate", "ec")
+	srvCert, srvKey := filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key")
+	srv.WriteFiles(srvCert, srvKey, "pkcs8", "")
+	caFile := filepath.Join(dir, "ca.crt")
+	os.WriteFile(caFile, ca.CertPEM(), 0o644)
+	good, _ := ca.Issue("ls-remote", "ec", pki.Client())
+	other, _ := ca.Issue("someone-else", "ec", pki.Client())
+	hash, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), 4)
+	free := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}
+	mtlsAddr, pwAddr := free(), free()
+	cfgFile := filepath.Join(dir, "esgate.yml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`hosts: [%q]
+ssl_certificate_authorities: [%q]
+listen_ssl_certificate: %q
+listen_ssl_key: %q
+status_listen: "off"
+routes:
+  - name: mtls
+    listen: %q
+    api_key: %q
+    listen_ssl_client_ca: [%q]
+    client_allowed_names: [ls-remote]
+  - name: passwords
+    listen: %q
+    user: elastic
+    password: changeme
+    client_basic_users: ["alice:%s"]
+    client_bearer_tokens: ["bob:%s"]
+`, es.URL, esCA, srvCert, srvKey, mtlsAddr, key, caFile, pwAddr, hash, clientauth.HashToken("bob-token"))), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncWriter
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, &out, &out) }()
+	defer func() { cancel(); <-done }()
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	client := func(cert *pki.Leaf) *http.Client {
+		tc := &tls.Config{RootCAs: pool}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{cert.TLSCertificate()}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+	}
+	who := func(c *http.Client, addr string, hdr ...string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://"+addr+"/_security/_authenticate", nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		var res *http.Response
+		var err error
+		for i := 0; i < 300; i++ {
+			if res, err = c.Do(req); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", addr, err, out.String())
+		}
+		defer res.Body.Close()
+		var v struct {
+			Username string `json:"username"`
+			APIKey   *struct {
+				Name string `json:"name"`
+			} `json:"api_key"`
+		}
+		json.NewDecoder(res.Body).Decode(&v)
+		if v.APIKey != nil {
+			return res.StatusCode, "api_key:" + v.APIKey.Name, res.Header
+		}
+		return res.StatusCode, v.Username, res.Header
+	}
+	if code, user, _ := who(client(good), mtlsAddr); code != 200 || user != "api_key:remote-ls" {
+		t.Errorf("mtls route, allowed certificate: %d as %q", code, user)
+	}
+	if code, _, _ := who(client(other), mtlsAddr); code != 401 {
+		t.Errorf("mtls route, a certificate not in client_allowed_names: %d", code)
+	}
+	if code, _, _ := who(client(nil), mtlsAddr); code != 401 {
+		t.Errorf("mtls route, no certificate: %d", code)
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice-pw"))
+	if code, user, _ := who(client(nil), pwAddr, "Authorization", basic); code != 200 || user != "elastic" {
+		t.Errorf("password route, alice: %d as %q", code, user)
+	}
+	if code, user, _ := who(client(nil), pwAddr, "Authorization", "Bearer bob-token"); code != 200 || user != "elastic" {
+		t.Errorf("password route, bob's token: %d as %q", code, user)
+	}
+	if code, _, h := who(client(nil), pwAddr); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `Basic realm="esgate"`) {
+		t.Errorf("password route, nothing: %d %q", code, h.Get("WWW-Authenticate"))
+	}
+	if code, _, _ := who(client(good), pwAddr); code != 401 {
+		t.Errorf("password route, a client certificate only: %d", code)
+	}
+	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:guess"))
+	codes := map[int]int{}
+	for i := 0; i < 12; i++ {
+		code, _, _ := who(client(nil), pwAddr, "Authorization", wrong)
+		codes[code]++
+	}
+	if codes[401] != 10 || codes[429] != 2 { // asking without credentials is no failed login
+		t.Errorf("wrong passwords: %v; expected 401 until ten failures, then 429", codes)
+	}
+	if strings.Contains(out.String(), "alice-pw") || strings.Contains(out.String(), "bob-token") {
+		t.Error("a client secret reached esgate's output")
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		ln, err := proxy.Listen(s.rt.Config().Listen)
 		if err != nil {
 			return fmt.Errorf("route %q: listening: %w", s.rt.Name(), err)
+		}
+		if tc := s.rt.ServerTLS(); tc != nil {
+			ln = tls.NewListener(ln, tc)
 		}
 		s.ln = ln
 		addrs = append(addrs, ln.Addr())
