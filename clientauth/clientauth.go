@@ -35,6 +35,9 @@ type Config struct {
 	// BearerTokens are "name:sha256-hex" entries (client_bearer_tokens),
 	// made by esgate hash-password --token.
 	BearerTokens []string
+	// Managed asks certmagic for the listener certificate instead of
+	// CertFile and KeyFile.
+	Managed ManagedConfig
 }
 
 // Required reports whether the configuration asks clients to authenticate.
@@ -43,13 +46,14 @@ func (c Config) Required() bool {
 }
 
 // TLS reports whether the listener serves TLS.
-func (c Config) TLS() bool { return c.CertFile != "" }
+func (c Config) TLS() bool { return c.CertFile != "" || c.Managed.Enabled() }
 
 // Guard is a route's front door: its TLS server configuration and the
 // authentication of each request. It is immutable; a reload builds a new
 // one.
 type Guard struct {
 	cert     *tls.Certificate
+	getCert  func(*tls.ClientHelloInfo) (*tls.Certificate, error) // managed
 	pool     *x509.CertPool
 	names    map[string]bool
 	users    map[string][]byte // name -> bcrypt hash
@@ -71,8 +75,14 @@ func New(c Config, limiter *Limiter) (*Guard, error) {
 		}
 		g.cert = &cert
 	}
+	if err := c.Managed.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Managed.Enabled() && g.cert != nil {
+		return nil, errors.New("listen_ssl_domains (a managed certificate) and listen_ssl_certificate exclude each other: choose one")
+	}
 	if len(c.ClientCAs) > 0 {
-		if g.cert == nil {
+		if g.cert == nil && !c.Managed.Enabled() {
 			return nil, errors.New("listen_ssl_client_ca needs TLS on the listener: set listen_ssl_certificate and listen_ssl_key")
 		}
 		g.pool = x509.NewCertPool()
@@ -111,6 +121,9 @@ func New(c Config, limiter *Limiter) (*Guard, error) {
 	return g, nil
 }
 
+// UseManaged serves mg's certificate; call it before the Guard is in use.
+func (g *Guard) UseManaged(mg *Managed) { g.getCert = mg.GetCertificate }
+
 // ServerTLS returns the listener's TLS configuration, nil without TLS.
 // current is called for every handshake, so a reloaded Guard's
 // certificate and client CAs apply to new connections at once.
@@ -119,10 +132,18 @@ func ServerTLS(current func() *Guard) *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			g := current()
-			if g == nil || g.cert == nil {
+			if g == nil || (g.cert == nil && g.getCert == nil) {
 				return nil, errors.New("no listener certificate")
 			}
-			c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*g.cert}}
+			c := &tls.Config{MinVersion: tls.VersionTLS12}
+			if g.getCert != nil {
+				c.GetCertificate = g.getCert
+				// TLS-ALPN-01 challenges, when the ACME CA reaches this
+				// listener.
+				c.NextProtos = []string{"http/1.1", "acme-tls/1"}
+			} else {
+				c.Certificates = []tls.Certificate{*g.cert}
+			}
 			if g.pool != nil {
 				// Verified if given; whether it is required is decided per
 				// request, so that Basic and bearer clients may come too.

@@ -74,6 +74,12 @@ type Route struct {
 
 	ListenSSLCertificate string   `yaml:"listen_ssl_certificate" help:"PEM certificate for TLS on the listener (with listen_ssl_key); clients then connect with https (default none: plain HTTP)"`
 	ListenSSLKey         string   `yaml:"listen_ssl_key" help:"PEM private key of listen_ssl_certificate"`
+	ListenSSLDomains     []string `yaml:"listen_ssl_domains" help:"names for a listener certificate that esgate obtains and renews itself (certmagic), instead of listen_ssl_certificate (default none)"`
+	ListenSSLIssuer      string   `yaml:"listen_ssl_issuer" help:"who issues the managed certificate: acme (an ACME CA) or internal (esgate's own CA, whose root is written to listen_ssl_storage for clients to trust) (default acme)"`
+	ListenSSLACMEDir     string   `yaml:"listen_ssl_acme_directory" help:"ACME directory URL, e.g. an internal smallstep CA (default Let's Encrypt)"`
+	ListenSSLACMEEmail   string   `yaml:"listen_ssl_acme_email" help:"ACME account contact address (default none)"`
+	ListenSSLACMECARoot  []string `yaml:"listen_ssl_acme_ca_root" help:"PEM CA files to trust for the ACME server itself (default: system roots)"`
+	ListenSSLStorage     string   `yaml:"listen_ssl_storage" help:"directory of managed certificates, keys and the internal CA (default esgate-certs)"`
 	ListenSSLClientCA    []string `yaml:"listen_ssl_client_ca" help:"PEM CA files whose client certificates authenticate clients (mutual TLS) (default none)"`
 	ClientAllowedNames   []string `yaml:"client_allowed_names" help:"client certificate subject CNs, DNS or URI SANs accepted (default: any certificate from listen_ssl_client_ca)"`
 	ClientBasicUsers     []string `yaml:"client_basic_users" help:"clients authenticating with HTTP Basic, as name:bcrypt-hash from esgate hash-password (default none)"`
@@ -178,7 +184,9 @@ func (r *Route) Files() []string {
 // ClientAuth returns the route's listener TLS and client authentication.
 func (r *Route) ClientAuth() clientauth.Config {
 	return clientauth.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
-		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens}
+		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens,
+		Managed: clientauth.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
+			ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}}
 }
 
 // Policy returns the route's request policy settings.

@@ -69,6 +69,8 @@ type Route struct {
 	proxy *proxy.Proxy
 	keys  *keys.Manager // with api_key_management
 	guard atomic.Pointer[clientauth.Guard]
+	// managed is the certmagic-managed listener certificate, if any.
+	managed *clientauth.Managed
 	// limiter counts failed client logins across reloads.
 	limiter *clientauth.Limiter
 }
@@ -206,6 +208,20 @@ func (r *Route) Start(ctx context.Context) error {
 		}
 		go r.keys.Run(ctx)
 	}
+	if mc := r.built.ClientAuth().Managed; mc.Enabled() {
+		mg, err := clientauth.StartManaged(ctx, mc, nil)
+		if err != nil {
+			return fmt.Errorf("route %q: %w", r.name, err)
+		}
+		r.managed = mg
+		g := *r.guard.Load()
+		g.UseManaged(mg)
+		r.guard.Store(&g)
+		r.proxy.SetGuard(&g)
+		if mg.RootFile != "" {
+			r.log.Info("listener certificate issued by esgate's internal CA: clients trust its root", "route", r.name, "root", mg.RootFile)
+		}
+	}
 	r.exportExpiry()
 	cfg := r.Config()
 	for _, d := range cfg.Deprecations() {
@@ -225,7 +241,12 @@ func (r *Route) Start(ctx context.Context) error {
 const VerifyNoneWarning = "TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)"
 
 // Close stops the route's background work and closes idle connections.
-func (r *Route) Close() { r.proxy.Close() }
+func (r *Route) Close() {
+	r.proxy.Close()
+	if r.managed != nil {
+		r.managed.Stop()
+	}
+}
 
 // Ready reports whether the route has a live host that accepts its
 // credential, and if not, why.
@@ -275,6 +296,8 @@ func (r *Route) Reload(nr *configs.Route, why string) error {
 			err = fmt.Errorf("loading the listener's TLS and clients: %w", err)
 		} else if nr.ClientAuth().TLS() != r.built.ClientAuth().TLS() {
 			err = errors.New("TLS on the listener was turned on or off: restart esgate to apply that")
+		} else if r.managed != nil {
+			guard.UseManaged(r.managed)
 		}
 	}
 	if err != nil {
@@ -375,6 +398,10 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("max_body_size", built.MaxBodySize, nr.MaxBodySize)
 	diff("max_response_header_size", built.MaxResponseHeaderSize, nr.MaxResponseHeaderSize)
 	diff("client_idle_timeout", built.ClientIdleTimeout, nr.ClientIdleTimeout)
+	diff("listen_ssl_domains", built.ListenSSLDomains, nr.ListenSSLDomains)
+	diff("listen_ssl_issuer", built.ListenSSLIssuer, nr.ListenSSLIssuer)
+	diff("listen_ssl_acme_directory", built.ListenSSLACMEDir, nr.ListenSSLACMEDir)
+	diff("listen_ssl_storage", built.ListenSSLStorage, nr.ListenSSLStorage)
 	if built.APIKeyManagement {
 		diff("api_key_name", built.APIKeyName, nr.APIKeyName)
 		diff("api_key_expiration", built.APIKeyExpiration, nr.APIKeyExpiration)

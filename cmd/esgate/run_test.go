@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -457,4 +458,50 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestInternalIssuer: with listen_ssl_issuer internal, esgate creates its
+// own CA, writes its root, and serves a certificate it issued (through
+// certmagic); curl trusting that root connects and is forwarded.
+func TestInternalIssuer(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		if os.Getenv("ESGATE_REQUIRE_CLIENTS") != "" {
+			t.Fatal("curl is required")
+		}
+		t.Skip("curl not installed")
+	}
+	es, ca := esserver.StartT(t, esserver.Options{})
+	storage := t.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncWriter
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--status-listen", "off", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme",
+			"--listen-ssl-domains", "localhost", "--listen-ssl-issuer", "internal", "--listen-ssl-storage", storage,
+			"--client-bearer-tokens", "loader:" + clientauth.HashToken("load-token")}, &out, &out)
+	}()
+	defer func() { cancel(); <-done }()
+	root := filepath.Join(storage, "esgate-internal-root.crt")
+	var code string
+	for i := 0; i < 500; i++ {
+		b, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", root,
+			"--resolve", fmt.Sprintf("localhost:%d:127.0.0.1", port), "-H", "Authorization: Bearer load-token",
+			fmt.Sprintf("https://localhost:%d/", port)).CombinedOutput()
+		code = string(b)
+		if err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != "200" {
+		t.Fatalf("curl: %q\n%s", code, out.String())
+	}
+	if fi, err := os.Stat(filepath.Join(storage, "esgate-internal-root.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the internal CA's key: %v %v", fi, err)
+	}
 }
