@@ -99,14 +99,20 @@ func New(es *elasticsearch.TypedClient, target *auth.Source, opts Options) *Mana
 
 // Mint creates the first key and stores it; call before serving.
 func (m *Manager) Mint(ctx context.Context) error {
-	return m.mint(ctx, "start")
+	return m.mint(ctx, "start", "")
 }
 
 // mint creates a key and makes it the forwarding credential; the key it
 // replaces is invalidated after InvalidateDelay. A mint already under way
-// is waited for instead of starting another.
-func (m *Manager) mint(ctx context.Context, why string) error {
+// is waited for instead of starting another. With refused set, the mint
+// replaces that key only: if another mint already did, there is nothing
+// to do (the check and the start of the mint are one step under mu).
+func (m *Manager) mint(ctx context.Context, why, refused string) error {
 	m.mu.Lock()
+	if refused != "" && m.flight == nil && m.current.header != refused {
+		m.mu.Unlock()
+		return nil
+	}
 	if c := m.flight; c != nil {
 		m.mu.Unlock()
 		select {
@@ -202,7 +208,7 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-m.renewc:
 			t.Stop()
 		}
-		if err := m.mint(ctx, "scheduled"); err != nil {
+		if err := m.mint(ctx, "scheduled", ""); err != nil {
 			m.opts.Log.Error("API key renewal failed; retrying in 5s", "err", err)
 			select {
 			case <-time.After(5 * time.Second):
@@ -265,14 +271,14 @@ func (m *Manager) Recover(ctx context.Context, sentAuth string, body []byte) boo
 	inFlight := m.flight != nil
 	m.mu.Unlock()
 	if cur.header != sentAuth {
-		return !inFlight || m.mint(ctx, "refused key") == nil
+		return !inFlight || m.mint(ctx, "refused key", sentAuth) == nil
 	}
 	if cur.trigger == "refused key" && time.Since(cur.minted) < MinRemintInterval {
 		m.opts.Log.Warn("Elasticsearch refused the managed API key minted for a refusal; not minting another", "reason", reason, "min_interval", MinRemintInterval.String())
 		return false
 	}
 	m.opts.Log.Warn("Elasticsearch refused the managed API key; minting a new one", "reason", reason)
-	if err := m.mint(ctx, "refused key"); err != nil {
+	if err := m.mint(ctx, "refused key", sentAuth); err != nil {
 		m.opts.Log.Error("re-minting the API key failed", "err", err)
 		return false
 	}
