@@ -23,6 +23,7 @@ type Route struct {
 	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)"`
 
 	Hosts                  []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
+	Proxy                  string   `yaml:"proxy" help:"forward proxy for the connections to Elasticsearch, http://[user:password@]host:port (HTTP CONNECT; TLS stays end to end) (default: HTTPS_PROXY and NO_PROXY from the environment)" secret:"1"`
 	Path                   string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)"`
 	SSLEnabled             *bool    `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)"`
 	LegacySSL              *bool    `yaml:"ssl" help:"deprecated: use ssl_enabled" noflag:"1"`
@@ -112,6 +113,7 @@ type Route struct {
 	tls          certs.Options
 	cred         func() (auth.Credential, error)
 	rules        []policy.Rule
+	proxyURL     *url.URL
 	authKind     string
 }
 
@@ -180,6 +182,10 @@ func (r *Route) Files() []string {
 	}
 	return out
 }
+
+// ForwardProxy returns the validated proxy setting (nil: use the
+// environment's HTTPS_PROXY/NO_PROXY).
+func (r *Route) ForwardProxy() *url.URL { return r.proxyURL }
 
 // ClientAuth returns the route's listener TLS and client authentication.
 func (r *Route) ClientAuth() clientauth.Config {

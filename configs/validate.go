@@ -198,6 +198,14 @@ func (r *Route) validate() error {
 			r.upstreams = append(r.upstreams, u)
 		}
 	}
+	r.proxyURL = nil
+	if r.Proxy != "" {
+		u, err := url.Parse(r.Proxy)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
+			return fmt.Errorf("proxy: want http://[user:password@]host:port (a forward proxy that takes CONNECT), got %q", redactHost(r.Proxy))
+		}
+		r.proxyURL = u
+	}
 	if p := strings.Trim(r.Path, "/"); p != "" {
 		for _, u := range r.upstreams {
 			if u.Path != "" {

@@ -14,7 +14,7 @@ import (
 // plugin no longer has them. The names are Logstash's and esgate's alike.
 var movedKeys = map[string]bool{
 	"hosts": true, "cloud_id": true, "cloud_auth": true, "user": true, "password": true, "api_key": true,
-	"path": true, "custom_headers": true, "ssl_enabled": true, "ssl": true, "ssl_certificate_verification": true,
+	"path": true, "proxy": true, "custom_headers": true, "ssl_enabled": true, "ssl": true, "ssl_certificate_verification": true,
 	"ssl_certificate_authorities": true, "cacert": true, "ca_file": true, "ca_trusted_fingerprint": true,
 	"ssl_verification_mode": true, "ssl_certificate": true, "ssl_key": true, "ssl_key_passphrase": true,
 	"ssl_keystore_path": true, "ssl_keystore_password": true, "ssl_keystore_type": true,

@@ -36,6 +36,9 @@ type Options struct {
 	CustomHeaders map[string]string
 	// ConnectTimeout bounds the TCP connect (default 5s).
 	ConnectTimeout time.Duration
+	// Proxy, if set, picks a forward proxy per host (HTTP CONNECT); nil
+	// connects directly.
+	Proxy ForwardProxy
 	// HandshakeTimeout bounds the TLS handshake (default 10s).
 	HandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers after the
@@ -244,7 +247,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dialTLS connects and handshakes with the material in force.
 func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
-	raw, err := d.DialContext(ctx, network, addr)
+	var raw net.Conn
+	var err error
+	var via *url.URL
+	if p.opts.Proxy != nil {
+		if via, err = p.opts.Proxy(addr); err != nil {
+			return nil, &DialError{Addr: addr, Err: fmt.Errorf("choosing the proxy: %w", err)}
+		}
+	}
+	if via != nil {
+		raw, err = dialVia(ctx, d, via, addr)
+	} else {
+		raw, err = d.DialContext(ctx, network, addr)
+	}
 	if err != nil {
 		return nil, &DialError{Addr: addr, Err: err}
 	}

@@ -115,6 +115,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		Credential:            fwd,
 		OnUnauthorized:        onUnauthorized,
 		CustomHeaders:         cfg.CustomHeaders,
+		Proxy:                 forwardProxy(cfg),
 		Policy:                policy.New(cfg.Policy()),
 		ConnectTimeout:        cfg.ConnectTimeout.D(),
 		HandshakeTimeout:      cfg.HandshakeTimeout.D(),
@@ -159,6 +160,14 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	}
 	r.state.Store(&state{cfg: cfg, digest: filesDigest(cfg.Files())})
 	return r, nil
+}
+
+// forwardProxy is the route's proxy setting, or the environment's.
+func forwardProxy(cfg *configs.Route) proxy.ForwardProxy {
+	if u := cfg.ForwardProxy(); u != nil {
+		return proxy.FixedProxy(u)
+	}
+	return proxy.EnvironmentProxy()
 }
 
 // Name is the route's name.
@@ -398,6 +407,7 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("max_body_size", built.MaxBodySize, nr.MaxBodySize)
 	diff("max_response_header_size", built.MaxResponseHeaderSize, nr.MaxResponseHeaderSize)
 	diff("client_idle_timeout", built.ClientIdleTimeout, nr.ClientIdleTimeout)
+	diff("proxy", built.Proxy, nr.Proxy)
 	diff("listen_ssl_domains", built.ListenSSLDomains, nr.ListenSSLDomains)
 	diff("listen_ssl_issuer", built.ListenSSLIssuer, nr.ListenSSLIssuer)
 	diff("listen_ssl_acme_directory", built.ListenSSLACMEDir, nr.ListenSSLACMEDir)
