@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"flag"
 	"math"
 	"os"
@@ -448,5 +449,41 @@ func TestFrontDoorListen(t *testing.T) {
 	_, err := loadArgs(append(base, "--listen-ssl-certificate", ca, "--listen-ssl-key", ca, "--client-bearer-tokens", "bob:"+strings.Repeat("ab", 32)), env(nil))
 	if err == nil || !strings.HasPrefix(err.Error(), "listen_ssl_certificate:") {
 		t.Errorf("%v; expected the listen check to pass and the key pair to be loaded", err)
+	}
+}
+
+// TestValidateIdempotent: validating a validated config changes nothing
+// and succeeds (derived state is recomputed, not appended to), also with
+// Logstash's old names.
+func TestValidateIdempotent(t *testing.T) {
+	ca := fixture(t)
+	file := filepath.Join(t.TempDir(), "esgate.yml")
+	os.WriteFile(file, []byte(`hosts: ["es01:9200", "https://es02"]
+cacert: [`+ca+`]
+ssl: true
+ssl_certificate_verification: false
+path: /es
+api_key: id:key
+policy_rules: ["deny DELETE /**"]
+`), 0o600)
+	cfg, err := loadArgs([]string{"--config", file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func(r Route) string {
+		u := r.upstreams
+		r.upstreams = nil
+		s := fmt.Sprintf("%+v", r)
+		for _, x := range u {
+			s += " " + x.String()
+		}
+		return s
+	}
+	before := snapshot(cfg.Routes[0])
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("second Validate: %v", err)
+	}
+	if after := snapshot(cfg.Routes[0]); after != before {
+		t.Errorf("a second Validate changed the route:\n%s\n%s", before, after)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +96,8 @@ func (r *Route) label(i int) string {
 }
 
 func (r *Route) validate() error {
+	// Derived state is computed anew, so that Validate can run twice.
+	r.upstreams, r.deprecations = nil, nil
 	if r.Listen == "" {
 		r.Listen = DefaultListen
 	}
@@ -229,14 +232,14 @@ func (r *Route) validate() error {
 		if d.from == "" {
 			continue
 		}
-		if *d.to != "" {
+		if *d.to != "" && *d.to != d.from {
 			return fmt.Errorf("%s and %s are the same setting: keep only %s", d.old, d.new, d.new)
 		}
 		*d.to = d.from
 		r.deprecations = append(r.deprecations, d.old+" is deprecated: use "+d.new)
 	}
 	if r.LegacySSL != nil {
-		if r.SSLEnabled != nil {
+		if r.SSLEnabled != nil && *r.SSLEnabled != *r.LegacySSL {
 			return errors.New("ssl and ssl_enabled are the same setting: keep only ssl_enabled")
 		}
 		r.SSLEnabled = r.LegacySSL
@@ -246,17 +249,18 @@ func (r *Route) validate() error {
 		return errors.New("ssl_enabled: false: esgate forwards over TLS only (a cluster without TLS needs no esgate); remove it or set it to true")
 	}
 	if r.LegacyCertVerification != nil {
-		if r.SSLVerificationMode != "" {
+		mode := "full"
+		if !*r.LegacyCertVerification {
+			mode = "none"
+		}
+		if r.SSLVerificationMode != "" && r.SSLVerificationMode != mode {
 			return errors.New("ssl_certificate_verification and ssl_verification_mode are the same setting: keep only ssl_verification_mode")
 		}
-		r.SSLVerificationMode = "full"
-		if !*r.LegacyCertVerification {
-			r.SSLVerificationMode = "none"
-		}
+		r.SSLVerificationMode = mode
 		r.deprecations = append(r.deprecations, "ssl_certificate_verification is deprecated: use ssl_verification_mode")
 	}
 	if len(r.LegacyCACert) > 0 {
-		if len(r.SSLCertificateAuthorities) > 0 {
+		if len(r.SSLCertificateAuthorities) > 0 && !slices.Equal(r.SSLCertificateAuthorities, r.LegacyCACert) {
 			return errors.New("cacert and ssl_certificate_authorities are the same setting: keep only ssl_certificate_authorities")
 		}
 		r.SSLCertificateAuthorities = r.LegacyCACert
