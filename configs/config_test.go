@@ -1,8 +1,8 @@
 package configs
 
 import (
-	"fmt"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
