@@ -59,7 +59,7 @@ type Route struct {
 	LegacyCACert             []string `yaml:"cacert" help:"deprecated: use ssl_certificate_authorities" noflag:"1"`
 
 	SSLCertificateAuthorities []string `yaml:"ssl_certificate_authorities" help:"PEM CA files or bundles to trust (default: system roots)"`
-	CATrustedFingerprint      string   `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it"`
+	CATrustedFingerprint      []string `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it; several during a CA change"`
 	SSLVerificationMode       string   `yaml:"ssl_verification_mode" help:"full, certificate (no host name check) or none (default full)"`
 	SSLSupportedProtocols     []string `yaml:"ssl_supported_protocols" help:"TLS versions: TLSv1.1, TLSv1.2, TLSv1.3 (default TLSv1.2,TLSv1.3)"`
 	SSLCipherSuites           []string `yaml:"ssl_cipher_suites" help:"TLS 1.2 cipher suites by IANA name (default: Go's secure list)"`

@@ -487,3 +487,20 @@ policy_rules: ["deny DELETE /**"]
 		t.Errorf("a second Validate changed the route:\n%s\n%s", before, after)
 	}
 }
+
+// TestFingerprintList: ca_trusted_fingerprint takes a list (old and new CA
+// during a change), as YAML, comma-separated, or repeated flags.
+func TestFingerprintList(t *testing.T) {
+	a, b := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	file := filepath.Join(t.TempDir(), "esgate.yml")
+	os.WriteFile(file, []byte("hosts: [https://es:9200]\napi_key: id:key\nca_trusted_fingerprint: ["+a+", \""+b+"\"]\n"), 0o600)
+	for _, args := range [][]string{{"--config", file}, {"--hosts", "https://es:9200", "--api-key", "id:key", "--ca-trusted-fingerprint", a + "," + b}} {
+		cfg, err := loadArgs(args, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(cfg.Routes[0].TLSOptions().Fingerprints); n != 2 {
+			t.Errorf("%v: %d fingerprints", args, n)
+		}
+	}
+}

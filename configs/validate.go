@@ -329,8 +329,8 @@ func (r *Route) validate() error {
 	if r.SSLKeyPassphrase != "" && r.SSLKey == "" {
 		return errors.New("ssl_key_passphrase: set only with ssl_key")
 	}
-	if r.CATrustedFingerprint != "" {
-		for _, s := range splitList(r.CATrustedFingerprint) {
+	for _, f := range r.CATrustedFingerprint {
+		for _, s := range splitList(f) {
 			fp, err := certs.ParseFingerprint(s)
 			if err != nil {
 				return fmt.Errorf("ca_trusted_fingerprint: %w", err)

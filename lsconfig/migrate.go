@@ -249,7 +249,7 @@ func settingValue(a Attr) (any, error) {
 	}
 	s, _ := a.Value.Strings()
 	if a.Name == "hosts" || a.Name == "ssl_certificate_authorities" || a.Name == "ca_file" || a.Name == "cacert" ||
-		a.Name == "ssl_supported_protocols" || a.Name == "ssl_cipher_suites" {
+		a.Name == "ssl_supported_protocols" || a.Name == "ssl_cipher_suites" || a.Name == "ca_trusted_fingerprint" {
 		return s, nil
 	}
 	return s[0], nil

@@ -95,7 +95,7 @@ func runBootstrap(ctx context.Context, rc *configs.Route, bf *bootstrapFlags, ou
 		return err
 	}
 	conn := bootstrap.Connection{Hosts: rc.Hosts, CloudID: rc.CloudID, SSLCertificateAuthorities: rc.SSLCertificateAuthorities,
-		CATrustedFingerprint: rc.CATrustedFingerprint, SSLVerificationMode: rc.SSLVerificationMode}
+		CATrustedFingerprint: strings.Join(rc.CATrustedFingerprint, ","), SSLVerificationMode: rc.SSLVerificationMode}
 	saved := false
 	r := &bootstrap.Runner{
 		ES:   admin,
