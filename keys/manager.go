@@ -33,9 +33,12 @@ type Options struct {
 	InvalidateDelay time.Duration
 	// Metadata is added to each key.
 	Metadata map[string]string
-	// OnMint, if set, is called with each new key's expiration.
-	OnMint func(expires time.Time)
-	Log    *slog.Logger
+	// OnMint, if set, is called with each new key's expiration and why it
+	// was minted (start, scheduled, refused key).
+	OnMint func(expires time.Time, trigger string)
+	// OnInvalidate, if set, is called for each replaced key invalidated.
+	OnInvalidate func()
+	Log          *slog.Logger
 }
 
 // Manager mints and renews the API key stored in Target.
@@ -143,7 +146,7 @@ func (m *Manager) mint(ctx context.Context, why, refused string) error {
 		return err
 	}
 	if m.opts.OnMint != nil {
-		m.opts.OnMint(k.expires)
+		m.opts.OnMint(k.expires, why)
 	}
 	m.opts.Log.Info("API key minted", "name", m.opts.Name, "id", k.id, "trigger", why, "expires", k.expires.UTC().Format(time.RFC3339))
 	if old.id != "" {
@@ -239,6 +242,9 @@ func (m *Manager) invalidateLater(id string) {
 			return
 		}
 		m.opts.Log.Info("previous API key invalidated", "id", id)
+		if m.opts.OnInvalidate != nil {
+			m.opts.OnInvalidate()
+		}
 	}()
 }
 

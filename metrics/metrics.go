@@ -32,6 +32,8 @@ type Metrics struct {
 	clientFails   *prometheus.CounterVec
 	certExpiry    *prometheus.GaugeVec
 	keyExpiry     *prometheus.GaugeVec
+	keyMints      *prometheus.CounterVec
+	keyInvalids   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	lastReload    *prometheus.GaugeVec
 	lastReloadOK  *prometheus.GaugeVec
@@ -77,6 +79,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused because the client did not authenticate: code 401, or 429 after too many failures from its address."}, []string{"route", "code"}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_cert_expiry_timestamp_seconds",
 			Help: "NotAfter of the loaded certificates (kind ca or client), as a Unix time."}, []string{"route", "kind", "subject"}),
+		keyMints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_api_key_mints_total",
+			Help: "Managed API keys minted, by trigger: start, scheduled (renewal), refused key (Elasticsearch refused the key in force)."}, []string{"route", "trigger"}),
+		keyInvalids: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_api_key_invalidations_total",
+			Help: "Replaced managed API keys invalidated."}, []string{"route"}),
 		keyExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_api_key_expiry_timestamp_seconds",
 			Help: "Expiration of the managed API key in use, as a Unix time."}, []string{"route"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_reloads_total",
@@ -87,7 +93,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "1 if the last reload succeeded."}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
-		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.clientReqs, m.clientFails, m.certExpiry, m.keyExpiry,
+		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.clientReqs, m.clientFails, m.certExpiry, m.keyExpiry, m.keyMints, m.keyInvalids,
 		m.reloads, m.lastReload, m.lastReloadOK)
 	return m
 }
@@ -263,6 +269,21 @@ func (r *Route) CertExpiry(kind, subject string, notAfter time.Time) {
 func (r *Route) ResetCertExpiry() {
 	if r != nil {
 		r.m.certExpiry.DeletePartialMatch(prometheus.Labels{"route": r.name})
+	}
+}
+
+// APIKeyMinted records a managed key minted: its expiration and why.
+func (r *Route) APIKeyMinted(t time.Time, trigger string) {
+	if r != nil {
+		r.m.keyMints.WithLabelValues(r.name, trigger).Inc()
+	}
+	r.APIKeyExpiry(t)
+}
+
+// APIKeyInvalidated counts a replaced managed key invalidated.
+func (r *Route) APIKeyInvalidated() {
+	if r != nil {
+		r.m.keyInvalids.WithLabelValues(r.name).Inc()
 	}
 }
 

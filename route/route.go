@@ -153,7 +153,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		}
 		r.keys = keys.New(es, fwd, keys.Options{Name: name, Expiration: cfg.APIKeyExpiration, RenewAfter: cfg.APIKeyRenewAfter,
 			InvalidateDelay: cfg.APIKeyInvalidateDelay.D(), Metadata: map[string]string{"host": host, "route": cfg.Name},
-			Log: o.Log.With("route", cfg.Name), OnMint: r.m.APIKeyExpiry})
+			Log: o.Log.With("route", cfg.Name), OnMint: r.m.APIKeyMinted, OnInvalidate: r.m.APIKeyInvalidated})
 	}
 	for _, u := range cfg.Upstreams() {
 		r.m.HostUp(u.Host, true)
