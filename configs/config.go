@@ -102,6 +102,8 @@ type Route struct {
 	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
 	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
 	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)"`
+	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1"`
+	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)"`
 	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
 	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)"`
 	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`

@@ -421,7 +421,7 @@ compression_level: 1
 	if g, e := strings.Join(r.Deprecations(), "; "), "ssl is deprecated: use ssl_enabled; ssl_certificate_verification is deprecated: use ssl_verification_mode"; g != e {
 		t.Errorf("deprecations %q", g)
 	}
-	if g, e := strings.Join(r.ClientSettings(), " "), "index ilm_enabled manage_template sniffing retry_max_interval data_stream pipeline document_id action compression_level"; g != e {
+	if g, e := strings.Join(r.ClientSettings(), " "), "index ilm_enabled manage_template sniffing retry_max_interval data_stream pipeline document_id action"; g != e {
 		t.Errorf("client settings %q; expected %q", g, e)
 	}
 	for _, bad := range []struct{ yaml, want string }{

@@ -265,7 +265,7 @@ func init() {
 		parameters parent pipeline retry_initial_interval retry_max_interval retry_on_conflict routing
 		script script_lang script_type script_var_name scripted_upsert silence_errors_in_log sniffing
 		sniffing_delay sniffing_path template template_api template_name template_overwrite upsert
-		validate_after_inactivity version version_type workers http_compression compression_level`) {
+		validate_after_inactivity version version_type workers`) {
 		clientSideKeys[k] = true
 	}
 }

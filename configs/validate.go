@@ -95,6 +95,14 @@ func (r *Route) label(i int) string {
 	return fmt.Sprint(i)
 }
 
+// Compression returns the gzip level for plain client bodies (0: off).
+func (r *Route) Compression() int {
+	if r.CompressionLevel == nil {
+		return 0
+	}
+	return *r.CompressionLevel
+}
+
 func (r *Route) validate() error {
 	// Derived state is computed anew, so that Validate can run twice.
 	r.upstreams, r.deprecations = nil, nil
@@ -164,6 +172,13 @@ func (r *Route) validate() error {
 		if o != "*" && !strings.Contains(o, "://") {
 			return fmt.Errorf("allowed_origins: %q is not an origin: want scheme://host[:port] as browsers send it, or *", o)
 		}
+	}
+	if r.CompressionLevel == nil && r.HTTPCompression != nil && *r.HTTPCompression {
+		one := 1
+		r.CompressionLevel = &one
+	}
+	if r.CompressionLevel != nil && (*r.CompressionLevel < 0 || *r.CompressionLevel > 9) {
+		return fmt.Errorf("compression_level: want 0 (off) to 9, got %d", *r.CompressionLevel)
 	}
 	if r.MaxResponseHeaderSize == 0 {
 		r.MaxResponseHeaderSize = DefaultMaxResponseHeader

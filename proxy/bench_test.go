@@ -17,6 +17,7 @@ import (
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/metrics"
+	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
 	"github.com/esgate/esgate/test/pki"
 )
@@ -48,10 +49,19 @@ func BenchmarkForwardBulk(b *testing.B) {
 	sink.StartTLS()
 	defer sink.Close()
 	line := []byte("{\"create\":{\"_index\":\"logs-checkout-default\"}}\n{\"@timestamp\":\"2026-11-27T12:00:00Z\",\"message\":\"" + strings.Repeat("GET /checkout 200 ", 50) + "\",\"host\":{\"name\":\"web-01\"}}\n")
-	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse"} {
+	// Modes: plain (no metrics); metrics (esgate's default); without bulk
+	// parsing; with the ingest policy (its cost); compressing plain bodies
+	// at level 1 (compression_level's cost, for clients that send plain).
+	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse", "policy-ingest", "gzip1"} {
 		reg := prometheus.NewRegistry()
 		front, _ := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), func(o *proxy.Options) {
-			if mode != "plain" {
+			switch mode {
+			case "plain":
+			case "policy-ingest":
+				o.Policy = policy.New(policy.Config{Profile: "ingest"})
+			case "gzip1":
+				o.CompressionLevel = 1
+			default:
 				o.Metrics = metrics.New(reg).Route("bench")
 				o.DisableBulkParsing = mode == "metrics-nobulkparse"
 			}

@@ -60,6 +60,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 		or.strip = pol.Strip()
 	}
 	if r.Body != nil && r.Body != http.NoBody {
+		if p.opts.CompressionLevel > 0 && r.Header.Get("Content-Encoding") == "" {
+			or.gzipLevel = p.opts.CompressionLevel
+		}
 		tb := &trackedBody{rc: r.Body, stall: p.opts.BodyReadTimeout}
 		if tb.stall > 0 {
 			tb.client = http.NewResponseController(w)

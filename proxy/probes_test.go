@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -255,4 +256,46 @@ func (b *syncBuffer) lines() []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// TestCompressPlainBodies: with CompressionLevel, a body the client sends
+// plain reaches Elasticsearch gzipped (and whole); one the client already
+// compressed passes untouched, as any other.
+func TestCompressPlainBodies(t *testing.T) {
+	type seen struct {
+		encoding string
+		body     []byte
+	}
+	got := make(chan seen, 2)
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		got <- seen{r.Header.Get("Content-Encoding"), raw}
+		w.Write([]byte(`{"errors":false,"items":[]}`))
+	})
+	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
+		o.CompressionLevel = 1
+	}, up.URL)
+	plain := strings.Repeat("{\"index\":{}}\n{\"message\":\"hello world\"}\n", 2000)
+	if res, _ := do(t, "POST", front+"/_bulk", plain); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	s := <-got
+	zr, err := gzip.NewReader(bytes.NewReader(s.body))
+	if err != nil || s.encoding != "gzip" {
+		t.Fatalf("Content-Encoding %q, %v", s.encoding, err)
+	}
+	if b, _ := io.ReadAll(zr); string(b) != plain || len(s.body) >= len(plain)/4 {
+		t.Errorf("%d bytes gzipped to %d; round trip equal: %v", len(plain), len(s.body), string(b) == plain)
+	}
+	var pre bytes.Buffer
+	zw := gzip.NewWriter(&pre)
+	zw.Write([]byte(plain))
+	zw.Close()
+	sent := pre.Bytes()
+	if res, _ := do(t, "POST", front+"/_bulk", string(sent), "Content-Encoding", "gzip"); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if s := <-got; s.encoding != "gzip" || !bytes.Equal(s.body, sent) {
+		t.Error("a gzipped body did not pass untouched")
+	}
 }

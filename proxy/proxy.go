@@ -62,6 +62,10 @@ type Options struct {
 	UserAgent string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
+	// CompressionLevel, 1-9, gzips request bodies that clients send plain
+	// (Content-Encoding absent) at that level, as Logstash does with
+	// compression_level (default 0: bodies pass as sent).
+	CompressionLevel int
 	// MaxResponseHeaderSize bounds the bytes of an upstream answer's
 	// headers; a larger one is a 502 (default 1 MiB).
 	MaxResponseHeaderSize int64

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // outRequest is one request as esgate sends it upstream. It is written by
@@ -41,6 +43,9 @@ type outRequest struct {
 	length int64
 	// close asks the host to close the connection after the answer.
 	close bool
+	// gzipLevel > 0 compresses the body on its way (the client sent it
+	// plain): Content-Encoding gzip, chunked.
+	gzipLevel int
 	// info collects what the request did, for metrics and the access log
 	// (nil without them).
 	info *reqInfo
@@ -126,6 +131,8 @@ func (or *outRequest) write(w *bufio.Writer) error {
 		if or.length == 0 && needsZeroLength(or.method) {
 			w.WriteString("Content-Length: 0\r\n")
 		}
+	case or.gzipLevel > 0:
+		w.WriteString("Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n")
 	case or.length >= 0:
 		w.WriteString("Content-Length: ")
 		var num [20]byte
@@ -139,6 +146,9 @@ func (or *outRequest) write(w *bufio.Writer) error {
 	}
 	if or.body == nil {
 		return nil
+	}
+	if or.gzipLevel > 0 {
+		return writeGzipChunked(w, or.body, or.gzipLevel)
 	}
 	if or.length >= 0 {
 		// The body follows the headers in the same buffer: a Logstash
@@ -189,6 +199,45 @@ func writeChunked(w *bufio.Writer, r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// gzipWriters recycles gzip writers per level (1-9): a writer holds
+// about 800 KB of state, far too much to allocate per request.
+var gzipWriters [10]sync.Pool
+
+// chunkWriter frames each write as one HTTP/1.1 chunk.
+type chunkWriter struct{ w *bufio.Writer }
+
+func (c chunkWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var hex [16]byte
+	c.w.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+	c.w.WriteString("\r\n")
+	c.w.Write(p)
+	_, err := c.w.WriteString("\r\n")
+	return len(p), err
+}
+
+// writeGzipChunked compresses r into chunks at level.
+func writeGzipChunked(w *bufio.Writer, r io.Reader, level int) error {
+	cw := chunkWriter{w}
+	zw, _ := gzipWriters[level].Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(cw, level)
+	} else {
+		zw.Reset(cw)
+	}
+	defer gzipWriters[level].Put(zw)
+	if _, err := copyPooled(zw, r); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	_, err := w.WriteString("0\r\n\r\n")
+	return err
 }
 
 // ownRequest describes one of esgate's own requests (req.URL names the

@@ -129,6 +129,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		UserAgent:             o.UserAgent,
 		MaxBodySize:           int64(cfg.MaxBodySize),
 		MaxResponseHeaderSize: int64(cfg.MaxResponseHeaderSize),
+		CompressionLevel:      cfg.Compression(),
 		Metrics:               r.m,
 		AccessLog:             o.AccessLog,
 		DisableBulkParsing:    o.NoBulkMetrics,
@@ -408,6 +409,7 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("max_response_header_size", built.MaxResponseHeaderSize, nr.MaxResponseHeaderSize)
 	diff("client_idle_timeout", built.ClientIdleTimeout, nr.ClientIdleTimeout)
 	diff("proxy", built.Proxy, nr.Proxy)
+	diff("compression_level", built.Compression(), nr.Compression())
 	diff("listen_ssl_domains", built.ListenSSLDomains, nr.ListenSSLDomains)
 	diff("listen_ssl_issuer", built.ListenSSLIssuer, nr.ListenSSLIssuer)
 	diff("listen_ssl_acme_directory", built.ListenSSLACMEDir, nr.ListenSSLACMEDir)
