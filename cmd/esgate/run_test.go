@@ -342,7 +342,8 @@ func TestFrontDoor(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}
-	mtlsAddr, pwAddr := free(), free()
+	mtlsAddr, pwAddr, tokAddr := free(), free(), free()
+	_, _, tokKey := es.CreateAPIKey("elastic", "token-route", 0, nil)
 	cfgFile := filepath.Join(dir, "esgate.yml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`hosts: [%q]
 ssl_certificate_authorities: [%q]
@@ -360,8 +361,11 @@ routes:
     user: elastic
     password: changeme
     client_basic_users: ["alice:%s"]
+  - name: tokens
+    listen: %q
+    api_key: %q
     client_bearer_tokens: ["bob:%s"]
-`, es.URL, esCA, srvCert, srvKey, mtlsAddr, key, caFile, pwAddr, hash, clientauth.HashToken("bob-token"))), 0o600)
+`, es.URL, esCA, srvCert, srvKey, mtlsAddr, key, caFile, pwAddr, hash, tokAddr, tokKey, clientauth.HashToken("bob-token"))), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncWriter
 	done := make(chan int)
@@ -420,8 +424,18 @@ routes:
 	if code, user, _ := who(client(nil), pwAddr, "Authorization", basic); code != 200 || user != "elastic" {
 		t.Errorf("password route, alice: %d as %q", code, user)
 	}
-	if code, user, _ := who(client(nil), pwAddr, "Authorization", "Bearer bob-token"); code != 200 || user != "elastic" {
-		t.Errorf("password route, bob's token: %d as %q", code, user)
+	if code, user, _ := who(client(nil), tokAddr, "Authorization", "Bearer bob-token"); code != 200 || user != "api_key:token-route" {
+		t.Errorf("token route, bob's token: %d as %q", code, user)
+	}
+	// Each client reaches only its own route.
+	if code, _, _ := who(client(nil), pwAddr, "Authorization", "Bearer bob-token"); code != 401 {
+		t.Errorf("password route, bob's token: %d", code)
+	}
+	if code, _, _ := who(client(nil), tokAddr, "Authorization", basic); code != 401 {
+		t.Errorf("token route, alice's password: %d", code)
+	}
+	if code, _, _ := who(client(good), tokAddr); code != 401 {
+		t.Errorf("token route, the mtls client's certificate: %d", code)
 	}
 	if code, _, h := who(client(nil), pwAddr); code != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `Basic realm="esgate"`) {
 		t.Errorf("password route, nothing: %d %q", code, h.Get("WWW-Authenticate"))
@@ -435,7 +449,7 @@ routes:
 		code, _, _ := who(client(nil), pwAddr, "Authorization", wrong)
 		codes[code]++
 	}
-	if codes[401] != 10 || codes[429] != 2 { // asking without credentials is no failed login
+	if codes[401] != 9 || codes[429] != 3 { // asking without credentials is no failed login; bob's token above was one
 		t.Errorf("wrong passwords: %v; expected 401 until ten failures, then 429", codes)
 	}
 	if strings.Contains(out.String(), "alice-pw") || strings.Contains(out.String(), "bob-token") {
