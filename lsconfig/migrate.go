@@ -63,6 +63,10 @@ type Options struct {
 	// FirstPort is the first listen port (default 9200); 9201 (esgate's
 	// status listener) is skipped.
 	FirstPort int
+	// MoveSecret, if set, takes each secret written in a pipeline (not a
+	// ${VAR} reference) and returns the name it was stored under (in
+	// esgate's keystore); the config then says ${NAME}.
+	MoveSecret func(name, value string) error
 }
 
 var dynamic = regexp.MustCompile(`%\{[^}]*\}`)
@@ -127,7 +131,15 @@ func Migrate(files []File, opts Options) (*Result, error) {
 				}
 				if secretKeys[a.Name] {
 					if s, _ := v.(string); s != "" && !strings.Contains(s, "${") {
-						res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s is written in the pipeline: it is copied into esgate's config; move it to esgate's keystore (esgate keystore add NAME) and write ${NAME}", where, a.Name))
+						if opts.MoveSecret != nil {
+							name := secretName(p, len(res.Routes)+1, a.Name)
+							if err := opts.MoveSecret(name, s); err != nil {
+								return nil, fmt.Errorf("%s: %s: storing it in the keystore: %w", where, a.Name, err)
+							}
+							v = "${" + name + "}"
+						} else {
+							res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s is written in the pipeline: it is copied into esgate's config; move it to esgate's keystore (esgate migrate --keystore, or esgate keystore add NAME) and write ${NAME}", where, a.Name))
+						}
 					}
 				}
 				settings[key] = v
@@ -225,6 +237,25 @@ func skipLine(src string, pos int) int {
 		pos++
 	}
 	return pos
+}
+
+// secretName names a moved secret: ESGATE_<ID or SECTION_N>_<KEY>.
+func secretName(p *Plugin, n int, key string) string {
+	base := fmt.Sprintf("%s_%d", p.Section, n)
+	if id := p.Attr("id"); id != nil && id.Value.Kind == String {
+		base = id.Value.Str
+	}
+	out := []byte("ESGATE_" + base + "_" + key)
+	for i, c := range out {
+		switch {
+		case c >= 'a' && c <= 'z':
+			out[i] = c - 'a' + 'A'
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			out[i] = '_'
+		}
+	}
+	return string(out)
 }
 
 // settingValue converts an attribute to a config value.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/keystore"
 	"github.com/esgate/esgate/lsconfig"
 )
 
@@ -33,6 +34,7 @@ func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	force := fs.Bool("force", false, "overwrite --config-out if it exists")
 	inPlace := fs.Bool("in-place", false, "rewrite the pipeline files, keeping each as FILE.bak (default: print a diff)")
 	firstPort := fs.Int("first-port", 9200, "listen port of the first route; the next ones follow, skipping 9201 (the status listener)")
+	ksPath := fs.String("keystore", "", "move secrets written in the pipelines into this esgate keystore (created if missing; password from ESGATE_KEYSTORE_PASS, none for an unprotected one) and write ${NAME} references")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -63,9 +65,34 @@ func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			files = append(files, lsconfig.File{Name: n, Src: string(b)})
 		}
 	}
-	res, err := lsconfig.Migrate(files, lsconfig.Options{FirstPort: *firstPort})
+	opts := lsconfig.Options{FirstPort: *firstPort}
+	var ks *keystore.Store
+	if *ksPath != "" {
+		pw := []byte(os.Getenv(keystorePassEnv))
+		var err error
+		if keystore.Exists(*ksPath) {
+			ks, err = keystore.Open(*ksPath, pw)
+		} else {
+			ks, err = keystore.Create(*ksPath, pw)
+		}
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("--keystore: %w", err))
+		}
+		opts.MoveSecret = func(name, value string) error {
+			if v, ok := ks.Get(name); ok && v != value {
+				return fmt.Errorf("the keystore already holds a different %s", name)
+			}
+			return ks.Set(name, value)
+		}
+	}
+	res, err := lsconfig.Migrate(files, opts)
 	if err != nil {
 		return fail(exitFailed, err)
+	}
+	if ks != nil {
+		if err := ks.Save(); err != nil {
+			return fail(exitFailed, fmt.Errorf("--keystore: %w", err))
+		}
 	}
 	y, err := res.ConfigYAML()
 	if err != nil {
@@ -81,7 +108,7 @@ func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	cfs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fl := configs.RegisterFlags(cfs)
 	cfs.Parse([]string{"--config", *out})
-	if _, err := configs.Load(fl, func(string) (string, bool) { return "x", true }); err != nil {
+	if _, err := configs.Load(fl, func(string) (string, bool) { return "x", true }); err != nil { // references resolve at serve
 		return fail(exitFailed, fmt.Errorf("the config written to %s does not load: %w", *out, err))
 	}
 	for _, w := range res.Warnings {
