@@ -328,9 +328,7 @@ func (p *parser) value() Value {
 		p.pos++
 		v := Value{Kind: Array, Start: start}
 		for {
-			p.skip()
-			if p.pos < len(p.src) && p.src[p.pos] == ']' {
-				p.pos++
+			if p.closing(']') {
 				v.End = p.pos
 				return v
 			}
@@ -344,22 +342,14 @@ func (p *parser) value() Value {
 		p.pos++
 		v := Value{Kind: Hash, Start: start}
 		for {
-			p.skip()
-			if p.pos < len(p.src) && p.src[p.pos] == '}' {
-				p.pos++
+			if p.closing('}') {
 				v.End = p.pos
 				return v
 			}
-			if p.pos < len(p.src) && p.src[p.pos] == ',' { // tolerated between entries
-				p.pos++
+			if p.closing(',') { // tolerated between entries
 				continue
 			}
-			var key string
-			if p.pos < len(p.src) && (p.src[p.pos] == '"' || p.src[p.pos] == '\'') {
-				key = p.str().Str
-			} else {
-				key = p.word()
-			}
+			key := p.name()
 			p.skip()
 			if !strings.HasPrefix(p.src[p.pos:], "=>") {
 				p.fail("want => after hash key %s", key)
@@ -381,6 +371,16 @@ func (p *parser) value() Value {
 		}
 		return Value{Kind: Bareword, Str: w, Start: start, End: start + len(w)}
 	}
+}
+
+// closing passes white space and then c, reporting whether c was there.
+func (p *parser) closing(c byte) bool {
+	p.skip()
+	if p.pos < len(p.src) && p.src[p.pos] == c {
+		p.pos++
+		return true
+	}
+	return false
 }
 
 // str reads a quoted string. As Logstash without config.support_escapes,

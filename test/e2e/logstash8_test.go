@@ -21,8 +21,9 @@ import (
 type lsClient struct {
 	t       *testing.T
 	url     string
-	origin  string   // x-elastic-product-origin
-	refused []string // 401/403 answers
+	origin  string      // x-elastic-product-origin
+	refused []string    // 401/403 answers
+	header  http.Header // of the last answer
 }
 
 func (c *lsClient) do(method, path, body string, gz bool, want int, hdr ...string) []byte {
@@ -61,6 +62,7 @@ func (c *lsClient) do(method, path, body string, gz bool, want int, hdr ...strin
 		r, _ = gzip.NewReader(res.Body)
 	}
 	b, _ := io.ReadAll(r)
+	c.header = res.Header
 	if res.StatusCode == 401 || res.StatusCode == 403 {
 		c.refused = append(c.refused, fmt.Sprintf("%s %s: %d %s", method, path, res.StatusCode, b))
 	}
@@ -79,8 +81,10 @@ func (c *lsClient) register() {
 		Version struct{ Number string } `json:"version"`
 	}
 	json.Unmarshal(root, &info)
-	if !strings.HasPrefix(info.Version.Number, "8.") {
-		c.t.Errorf("GET /: version %q", info.Version.Number)
+	// Pool#elasticsearch?: ES >= 7.14 must say X-Elastic-Product, or the
+	// plugin refuses to connect.
+	if !strings.HasPrefix(info.Version.Number, "8.") || c.header.Get("X-Elastic-Product") != "Elasticsearch" {
+		c.t.Errorf("GET /: version %q, X-Elastic-Product %q", info.Version.Number, c.header.Get("X-Elastic-Product"))
 	}
 	if lic := c.do("GET", "/_license", "", false, 200); !bytes.Contains(lic, []byte(`"status":"active"`)) {
 		c.t.Errorf("license: %s", lic)

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -45,82 +42,16 @@ func TestLogstashStartupAndBulk(t *testing.T) {
 		defer mu.Unlock()
 		seen = append(seen, r.Method+" "+r.URL.RequestURI()+" auth="+strings.Fields(r.Header.Get("Authorization") + " -")[0])
 	})
-	logstash := func(method, path, body string, gz bool, hdr ...string) (*http.Response, []byte) {
-		t.Helper()
-		var rd io.Reader
-		if body != "" {
-			if gz {
-				var b bytes.Buffer
-				zw, _ := gzip.NewWriterLevel(&b, 1)
-				zw.Write([]byte(body))
-				zw.Close()
-				rd = &b
-			} else {
-				rd = strings.NewReader(body)
-			}
-		}
-		req, _ := http.NewRequest(method, p.URL+path, rd)
-		req.Header.Set("User-Agent", "Logstash/8.15.3 (OS=Linux-6.1-amd64; JVM=Eclipse Adoptium-21.0.4) logstash-output-elasticsearch/11.22.10")
-		req.Header.Set("x-elastic-product-origin", "logstash-output-elasticsearch")
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if gz {
-			req.Header.Set("Content-Encoding", "gzip")
-		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		return res, b
-	}
-	expect := func(step string, res *http.Response, body []byte, status int) {
-		t.Helper()
-		if res.StatusCode != status {
-			t.Fatalf("%s: status %d; expected %d: %s", step, res.StatusCode, status, body)
-		}
-	}
-
-	res, body := logstash("HEAD", "/", "", false)
-	expect("HEAD / (healthcheck)", res, body, 200)
-	res, body = logstash("GET", "/", "", false)
-	expect("GET / (version check)", res, body, 200)
-	var root struct {
-		ClusterUUID string `json:"cluster_uuid"`
-		Version     struct{ Number string }
-	}
-	json.Unmarshal(body, &root)
-	major, _ := strconv.Atoi(strings.SplitN(root.Version.Number, ".", 2)[0])
-	if major < 8 || res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
-		t.Fatalf("Could not connect to a compatible version of Elasticsearch: %s %v", root.Version.Number, res.Header)
-	}
-	res, body = logstash("GET", "/_license", "", false)
-	expect("GET /_license", res, body, 200)
-	if !strings.Contains(string(body), `"status":"active"`) {
-		t.Fatalf("license: %s", body)
-	}
-	res, body = logstash("GET", "/", "", false)
-	expect("GET / (cluster_uuid)", res, body, 200)
-	res, body = logstash("HEAD", "/_index_template/logstash", "", false)
-	expect("HEAD template", res, body, 404)
-	res, body = logstash("PUT", "/_index_template/logstash", `{"index_patterns":"logstash-*","version":80001,"priority":200,"template":{"settings":{"index.refresh_interval":"5s","number_of_shards":1}}}`, false)
-	expect("PUT template", res, body, 200)
-	res, body = logstash("HEAD", "/logstash", "", false)
-	expect("HEAD rollover alias", res, body, 404)
-	res, body = logstash("PUT", "/%3Clogstash-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"logstash":{"is_write_index":true}}}`, false)
-	expect("PUT rollover index", res, body, 200)
-	res, body = logstash("GET", "/_ilm/policy/logstash-policy", "", false)
-	expect("GET ILM policy", res, body, 404)
-	if !strings.Contains(string(body), `"type":"resource_not_found_exception","reason":"Lifecycle policy not found: [logstash-policy]"`) {
+	ls := &lsClient{t: t, url: p.URL, origin: "logstash-output-elasticsearch"}
+	ls.register() // HEAD /, GET / (version, X-Elastic-Product), GET /_license, GET / (cluster_uuid)
+	ls.do("HEAD", "/_index_template/logstash", "", false, 404)
+	ls.do("PUT", "/_index_template/logstash", `{"index_patterns":"logstash-*","version":80001,"priority":200,"template":{"settings":{"index.refresh_interval":"5s","number_of_shards":1}}}`, false, 200)
+	ls.do("HEAD", "/logstash", "", false, 404)
+	ls.do("PUT", "/%3Clogstash-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"logstash":{"is_write_index":true}}}`, false, 200)
+	if body := ls.do("GET", "/_ilm/policy/logstash-policy", "", false, 404); !strings.Contains(string(body), `"type":"resource_not_found_exception","reason":"Lifecycle policy not found: [logstash-policy]"`) {
 		t.Fatalf("ILM 404 body: %s", body)
 	}
-	res, body = logstash("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false)
-	expect("PUT ILM policy", res, body, 200)
+	ls.do("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false, 200)
 
 	// One pipeline batch: 125 events, gzip level 1, Logstash's filter_path
 	// and event-count headers.
@@ -128,9 +59,8 @@ func TestLogstashStartupAndBulk(t *testing.T) {
 	for i := 0; i < 125; i++ {
 		fmt.Fprintf(&batch, "{\"index\":{\"_id\":null,\"_index\":\"logstash\",\"routing\":null}}\n{\"@timestamp\":\"2026-11-27T12:00:%02d.000Z\",\"@version\":\"1\",\"message\":\"event %d\",\"host\":{\"name\":\"ls-1\"}}\n", i%60, i)
 	}
-	res, body = logstash("POST", "/_bulk?filter_path=errors,items.*.error,items.*.status", batch.String(), true,
+	body := ls.do("POST", "/_bulk?filter_path=errors,items.*.error,items.*.status", batch.String(), true, 200,
 		"X-Elastic-Event-Count", "125", "X-Elastic-Uncompressed-Request-Length", strconv.Itoa(batch.Len()))
-	expect("bulk", res, body, 200)
 	var br struct {
 		Errors bool
 		Items  []map[string]struct{ Status int }
