@@ -214,3 +214,13 @@ func TestProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPolicyAllocatesNothing: the default policy's check of an
+// ordinary request costs no allocation (it runs on every request).
+func TestDefaultPolicyAllocatesNothing(t *testing.T) {
+	p := New(Config{})
+	r := req("POST", "/logs-x/_bulk?filter_path=errors")
+	if n := testing.AllocsPerRun(1000, func() { p.Check(r, false) }); n != 0 {
+		t.Errorf("%v allocations per check", n)
+	}
+}

@@ -50,13 +50,15 @@ func BenchmarkForwardBulk(b *testing.B) {
 	defer sink.Close()
 	line := []byte("{\"create\":{\"_index\":\"logs-checkout-default\"}}\n{\"@timestamp\":\"2026-11-27T12:00:00Z\",\"message\":\"" + strings.Repeat("GET /checkout 200 ", 50) + "\",\"host\":{\"name\":\"web-01\"}}\n")
 	// Modes: plain (no metrics); metrics (esgate's default); without bulk
-	// parsing; with the ingest policy (its cost); compressing plain bodies
+	// parsing; with the default and the ingest policy (their cost); compressing plain bodies
 	// at level 1 (compression_level's cost, for clients that send plain).
-	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse", "policy-ingest", "gzip1"} {
+	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse", "policy-full", "policy-ingest", "gzip1"} {
 		reg := prometheus.NewRegistry()
 		front, _ := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), func(o *proxy.Options) {
 			switch mode {
 			case "plain":
+			case "policy-full": // every route's default
+				o.Policy = policy.New(policy.Config{})
 			case "policy-ingest":
 				o.Policy = policy.New(policy.Config{Profile: "ingest"})
 			case "gzip1":

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -418,6 +419,14 @@ func (writeStallError) Timeout() bool   { return true }
 func (writeStallError) Temporary() bool { return true }
 
 func isTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	// The common case (a deadline, as in every unsolicited check) without
+	// errors.As, whose target escapes and allocates per call.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
