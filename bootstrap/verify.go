@@ -38,6 +38,9 @@ func (r *Runner) verify(ctx context.Context) ([]Check, error) {
 			"logstash_internal": r.Opts.WriterRoleSpec(),
 			"logstash_user":     r.Opts.ReaderRoleSpec(),
 			"logstash_system":   {Cluster: []string{"monitor"}},
+			// Central management: the built-in logstash_admin role and the
+			// writer role.
+			"logstash_admin_user": Union(ManagementNeeds(), r.Opts.WriterRoleSpec()),
 		}
 		names := make([]string, 0, len(users))
 		for n := range users {
