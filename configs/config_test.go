@@ -92,11 +92,7 @@ func TestFlagsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.Routes[0]
-	var hosts []string
-	for _, u := range r.Upstreams() {
-		hosts = append(hosts, u.String())
-	}
-	if g, e := strings.Join(hosts, " "), "https://a:9200 https://b:9200 https://c:9200"; g != e {
+	if g, e := upstreams(&r), "https://a:9200 https://b:9200 https://c:9200"; g != e {
 		t.Errorf("hosts %q; expected %q", g, e)
 	}
 	if r.Name != "0.0.0.0:9200" || r.TLSOptions().Mode != "certificate" {
@@ -408,11 +404,7 @@ compression_level: 1
 		t.Fatal(err)
 	}
 	r := cfg.Routes[0]
-	var hosts []string
-	for _, u := range r.Upstreams() {
-		hosts = append(hosts, u.String())
-	}
-	if g, e := strings.Join(hosts, " "), "https://es01:9200/es https://es02:9200/es"; g != e {
+	if g, e := upstreams(&r), "https://es01:9200/es https://es02:9200/es"; g != e {
 		t.Errorf("hosts %q; expected %q", g, e)
 	}
 	if r.SSLVerificationMode != "none" || r.HealthcheckPath != "/_cluster/health" {
@@ -503,4 +495,13 @@ func TestFingerprintList(t *testing.T) {
 			t.Errorf("%v: %d fingerprints", args, n)
 		}
 	}
+}
+
+// upstreams lists a route's validated hosts, space-separated.
+func upstreams(r *Route) string {
+	var hosts []string
+	for _, u := range r.Upstreams() {
+		hosts = append(hosts, u.String())
+	}
+	return strings.Join(hosts, " ")
 }

@@ -303,12 +303,7 @@ func (p *parser) plugin(section, name string, start int) *Plugin {
 		}
 		astart := p.pos
 		aname := p.name()
-		p.skip()
-		if !strings.HasPrefix(p.src[p.pos:], "=>") {
-			p.fail("want => after %s", aname)
-		}
-		p.pos += 2
-		p.skip()
+		p.arrow(aname)
 		v := p.value()
 		pl.Attrs = append(pl.Attrs, Attr{Name: aname, Value: v, Start: astart, End: p.pos})
 	}
@@ -350,12 +345,7 @@ func (p *parser) value() Value {
 				continue
 			}
 			key := p.name()
-			p.skip()
-			if !strings.HasPrefix(p.src[p.pos:], "=>") {
-				p.fail("want => after hash key %s", key)
-			}
-			p.pos += 2
-			p.skip()
+			p.arrow("hash key " + key)
 			v.Pairs = append(v.Pairs, Pair{Key: key, Value: p.value()})
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -371,6 +361,16 @@ func (p *parser) value() Value {
 		}
 		return Value{Kind: Bareword, Str: w, Start: start, End: start + len(w)}
 	}
+}
+
+// arrow passes the => between a name and its value.
+func (p *parser) arrow(after string) {
+	p.skip()
+	if !strings.HasPrefix(p.src[p.pos:], "=>") {
+		p.fail("want => after %s", after)
+	}
+	p.pos += 2
+	p.skip()
 }
 
 // closing passes white space and then c, reporting whether c was there.
