@@ -148,15 +148,18 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 }
 
 // afterResponse inspects an upstream answer: auth failures, bulk items.
-func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) {
+// For a 401/403 counted in the metrics it returns the start of the body it
+// read (and put back), so that the 401 hook need not read it again.
+func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) (authBody []byte) {
 	m := p.opts.Metrics
 	switch {
 	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
 		p.authFailing.Store(res.StatusCode == http.StatusUnauthorized)
 		if m == nil {
-			return
+			return nil
 		}
-		m.AuthFailure(res.StatusCode, esproto.AuthReason(res.StatusCode, peekBody(res, maxAuthBody)))
+		authBody = peekBody(res, maxAuthBody)
+		m.AuthFailure(res.StatusCode, esproto.AuthReason(res.StatusCode, authBody))
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
 		if info != nil && !p.opts.DisableBulkParsing && info.endpoint == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
@@ -164,6 +167,7 @@ func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) {
 			res.Body = &bulkCapture{ReadCloser: res.Body, p: p, info: info, pooled: bp, buf: (*bp)[:0]}
 		}
 	}
+	return authBody
 }
 
 // maxBulkParse bounds the copy of a bulk response kept for counting items.

@@ -421,6 +421,7 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		h.inflight.Add(1)
 		sent := time.Now()
 		res, err := p.client.do(or)
+		var authBody []byte
 		h.inflight.Add(-1)
 		if info := or.info; info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)
@@ -428,11 +429,14 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		if err == nil {
 			p.lastOK.Store(time.Now().UnixNano())
 			if hooks {
-				p.afterResponse(or.info, res)
+				authBody = p.afterResponse(or.info, res)
 			}
 		}
 		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
-			b := peekBody(res, maxAuthBody)
+			b := authBody
+			if b == nil {
+				b = peekBody(res, maxAuthBody)
+			}
 			if p.opts.OnUnauthorized(ctx, or.auth, b) && !retried401 && body == nil {
 				retried401 = true
 				res.Body.Close()
