@@ -7,15 +7,22 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/esgate/esgate/proxy/sockio"
 )
 
 // Listen opens addr: "host:port" for TCP or "unix:/path" for a unix socket.
 // A stale socket file left by a previous run is removed first; the socket
-// is made accessible to its owner and group only.
+// is made accessible to its owner and group only. Accepted connections
+// read and write with raw system calls (package sockio).
 func Listen(addr string) (net.Listener, error) {
 	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
-		return net.Listen("tcp", addr)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return sockio.WrapListener(l), nil
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&fs.ModeSocket == 0 {
@@ -39,5 +46,5 @@ func Listen(addr string) (net.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("setting socket permissions: %w", err)
 	}
-	return l, nil
+	return sockio.WrapListener(l), nil
 }

@@ -3,9 +3,9 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // hasInput reports whether anything is waiting on an idle connection:
@@ -47,9 +47,11 @@ func (c *coalescingConn) initPeek() {
 	}
 	p := &c.peek
 	p.fn = func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// n == 0 with no error is the host's FIN.
-		p.input = n > 0 || (n == 0 && err == nil) || (err != nil && !errors.Is(err, syscall.EAGAIN))
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		// Bytes (n > 0), the host's FIN (n == 0) and errors are all input;
+		// only EAGAIN is a quiet connection.
+		p.input = e != syscall.EAGAIN
 		return true
 	}
 	c.sys = rc

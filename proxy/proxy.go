@@ -20,6 +20,7 @@ import (
 	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/policy"
+	"github.com/esgate/esgate/proxy/sockio"
 )
 
 // Options configure a Proxy. Zero durations take the documented defaults.
@@ -268,7 +269,7 @@ func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	cfg := p.opts.TLS.Current().ClientConfig(certs.HostOnly(addr))
-	cc := &coalescingConn{Conn: raw}
+	cc := &coalescingConn{Conn: sockio.Wrap(raw)}
 	cc.initPeek()
 	conn := tls.Client(cc, cfg)
 	hctx, cancel := context.WithTimeout(ctx, p.opts.HandshakeTimeout)
