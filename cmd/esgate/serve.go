@@ -20,11 +20,24 @@ import (
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/h1"
 	"github.com/esgate/esgate/route"
 )
 
 // buildRoute builds a quiet route for esgate's one-shot commands (check,
 // bootstrap, load).
+// httpServer is a route's server: esgate's h1 loop on plain listeners,
+// net/http's server behind TLS.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// readHeaderTimeout bounds how long a client may take to send a request
+// head.
+const readHeaderTimeout = 30 * time.Second
+
 func buildRoute(r *configs.Route) (*route.Route, error) {
 	return route.New(r, route.Options{UserAgent: "esgate/" + version})
 }
@@ -42,7 +55,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	}
 	type served struct {
 		rt  *route.Route
-		srv *http.Server
+		srv httpServer
 		ln  net.Listener
 	}
 	var all []served
@@ -75,11 +88,18 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		}
 		s.ln = ln
 		addrs = append(addrs, ln.Addr())
-		s.srv = &http.Server{
+		std := &http.Server{
 			Handler:           s.rt.Handler(),
-			ReadHeaderTimeout: 30 * time.Second,
+			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       s.rt.Config().ClientIdleTimeout.D(),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		s.srv = std
+		if s.rt.ServerTLS() == nil {
+			// Plain listeners: esgate's own HTTP/1.1 loop, with net/http
+			// for what it does not serve itself.
+			s.srv = &h1.Server{Handler: std.Handler, Fallback: std, ReadHeaderTimeout: readHeaderTimeout,
+				IdleTimeout: std.IdleTimeout, Log: log}
 		}
 	}
 

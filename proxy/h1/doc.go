@@ -1,0 +1,28 @@
+// Package h1 owns how esgate serves HTTP/1.1 to its local clients on
+// plain listeners (TCP and unix sockets): one goroutine per connection
+// reads each request head straight from its buffer into a Request and a
+// header map kept for the connection's life, calls the handler in that
+// goroutine, and writes the answer. net/http's server starts a second
+// goroutine and a fresh context for every request and builds every
+// request from scratch; on Logstash-sized bulks that was a third of
+// esgate's CPU.
+//
+// It serves only the plain, strict form that clients such as Logstash,
+// Beats, go-elasticsearch, elasticsearch-py, rsyslog and curl send: an
+// HTTP/1.1 request with an origin-form target, one Host, a
+// Content-Length body or none, and header lines of visible ASCII. A
+// connection whose next request is anything else (chunked bodies,
+// HTTP/1.0, obs-fold, duplicate lengths, bare LF, an Expect other than
+// 100-continue, any malformed head) is handed, with the bytes already
+// read, to the net/http server the caller gives (Server.Fallback), which
+// serves it from then on: everything h1 does not parse itself is parsed
+// and refused by net/http exactly as before. FuzzParse holds h1's parse
+// to net/http's (http.ReadRequest and the server's own checks).
+//
+// The handler must not keep the Request, its Header or its Body after it
+// returns: they are reused for the connection's next request.
+//
+// A client that goes away while its request is served is noticed within
+// a second (a non-blocking peek at the socket), and the request's
+// context is canceled, as net/http does.
+package h1

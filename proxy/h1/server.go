@@ -1,0 +1,523 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Server serves HTTP/1.1 on plain listeners with Handler, handing the
+// connections it does not serve itself to Fallback.
+type Server struct {
+	// Handler serves every request, on both paths.
+	Handler http.Handler
+	// Fallback serves the connections h1 hands over; its Handler should be
+	// Handler. Its timeouts apply to them; Serve starts it and Shutdown
+	// and Close stop it.
+	Fallback *http.Server
+	// ReadHeaderTimeout bounds reading a request head once its first byte
+	// came. Zero: no limit.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no request for
+	// this long. Zero: no limit.
+	IdleTimeout time.Duration
+	// Log receives handler panics other than http.ErrAbortHandler. Nil:
+	// slog.Default().
+	Log *slog.Logger
+	// BufferSize is each connection's read buffer, which also bounds the
+	// request heads h1 parses itself (larger ones go to Fallback). Zero:
+	// 32 KiB, enough for a Logstash batch to arrive in one read.
+	BufferSize int
+	// WatchInterval is how often requests in flight look whether their
+	// client went away. Zero: one second.
+	WatchInterval time.Duration
+
+	// handedOff, if set, is called for each connection handed to Fallback
+	// (tests).
+	handedOff func()
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	handoff   *handoffListener
+	stopping  atomic.Bool
+	watching  bool
+	stopWatch chan struct{}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+// Serve accepts connections on l and serves each in its own goroutine,
+// until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+		s.conns = map[*conn]struct{}{}
+		s.stopWatch = make(chan struct{})
+	}
+	if s.handoff == nil {
+		s.handoff = &handoffListener{ch: make(chan net.Conn), done: make(chan struct{}), addr: l.Addr()}
+		go s.Fallback.Serve(s.handoff)
+	}
+	if !s.watching {
+		s.watching = true
+		go s.watch()
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		rw, err := l.Accept()
+		if err != nil {
+			if s.stopping.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors or the like: back off as
+				// net/http does, instead of spinning.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(rw)
+		if c == nil {
+			rw.Close()
+			return ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in
+// flight finish (their answers say Connection: close) and waits for them,
+// or for ctx. Fallback is shut down alongside.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginStop()
+	ferr := make(chan error, 1)
+	go func() { ferr <- s.Fallback.Shutdown(ctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() {
+			return <-ferr
+		}
+		select {
+		case <-ctx.Done():
+			<-ferr
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.beginStop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.rwc.Close()
+	}
+	s.mu.Unlock()
+	return s.Fallback.Close()
+}
+
+func (s *Server) beginStop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Swap(true) {
+		return
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+	if s.handoff != nil {
+		s.handoff.Close()
+	}
+	if s.watching {
+		close(s.stopWatch)
+	}
+}
+
+// closeIdle closes the connections waiting for a request and reports
+// whether none are left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			c.rwc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) newConn(rw net.Conn) *conn {
+	size := s.BufferSize
+	if size <= 0 {
+		size = 32 << 10
+	}
+	c := &conn{s: s, rwc: rw, br: bufio.NewReaderSize(rw, size), remote: rw.RemoteAddr().String()}
+	c.bw = bufio.NewWriterSize(rw, 8<<10)
+	if sc, ok := rw.(syscall.Conn); ok {
+		c.sys, _ = sc.SyscallConn()
+	}
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, rw.LocalAddr())
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.req = (&http.Request{}).WithContext(c.ctx)
+	c.header = make(http.Header, 16)
+	c.w.c = c
+	c.w.header = make(http.Header, 16)
+	c.state.Store(stateActive)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	return c
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// watch looks, every WatchInterval, at the connections whose request has
+// been in flight that long: a client that closed its connection (FIN or
+// reset) cancels its request's context, as net/http's background read
+// does. It costs nothing per request.
+func (s *Server) watch() {
+	every := s.WatchInterval
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var busy []*conn
+	for {
+		select {
+		case <-s.stopWatch:
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-every).UnixNano()
+		busy = busy[:0]
+		s.mu.Lock()
+		for c := range s.conns {
+			if since := c.busySince.Load(); since != 0 && since < cutoff {
+				busy = append(busy, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range busy {
+			if c.clientGone() {
+				c.cancel()
+			}
+		}
+	}
+}
+
+// Connection states: idle (waiting for a request; Shutdown may close
+// it), active, closed.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+type conn struct {
+	s      *Server
+	rwc    net.Conn
+	sys    syscall.RawConn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	remote string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	state     atomic.Int32
+	busySince atomic.Int64 // unix nanoseconds the request in flight began; 0: none
+
+	// Reused for every request.
+	req    *http.Request
+	url    url.URL
+	header http.Header
+	vals   []string
+	body   body
+	w      response
+
+	lastPost bool
+}
+
+// clientGone peeks at the socket without blocking: the client's FIN or
+// reset, or an error, means it went away. Unread request bytes do not.
+func (c *conn) clientGone() bool {
+	if c.sys == nil {
+		return false
+	}
+	gone := false
+	var b [1]byte
+	c.sys.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = (n == 0 && err == nil) || (err != nil && !errors.Is(err, syscall.EAGAIN))
+	})
+	return gone
+}
+
+func (c *conn) close() {
+	c.state.Store(stateClosed)
+	c.cancel()
+	c.rwc.Close()
+	c.s.forget(c)
+}
+
+// serve reads and serves requests until the connection ends or is handed
+// to Fallback.
+func (c *conn) serve() {
+	for {
+		if c.s.stopping.Load() {
+			c.close()
+			return
+		}
+		if c.br.Buffered() == 0 {
+			// Idle: Shutdown may close the connection now.
+			if !c.state.CompareAndSwap(stateActive, stateIdle) {
+				c.close()
+				return
+			}
+			if d := c.s.IdleTimeout; d > 0 {
+				c.rwc.SetReadDeadline(time.Now().Add(d))
+			} else {
+				c.rwc.SetReadDeadline(time.Time{})
+			}
+			_, err := c.br.Peek(1)
+			if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
+				c.close()
+				return
+			}
+		}
+		if c.lastPost {
+			// RFC 7230 section 3.5: a stray CRLF after a POST body, as
+			// net/http tolerates.
+			b, _ := c.br.Peek(min(c.br.Buffered(), 4))
+			n := 0
+			for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+				n++
+			}
+			c.br.Discard(n)
+			c.lastPost = false
+			if n > 0 && c.br.Buffered() == 0 {
+				continue
+			}
+		}
+		end, ok := c.readHead()
+		if ok {
+			var keep bool
+			keep, ok = c.serveOne(end)
+			if ok && keep {
+				continue
+			}
+		}
+		if !ok {
+			c.handOff()
+			return
+		}
+		c.close()
+		return
+	}
+}
+
+// readHead waits for a whole request head in the buffer and returns its
+// length; ok is false when the head is not h1's to parse.
+func (c *conn) readHead() (int, bool) {
+	armed := false
+	for {
+		b, _ := c.br.Peek(c.br.Buffered())
+		switch end := headEnd(b); {
+		case end > 0:
+			return end, true
+		case end < 0:
+			return 0, false
+		}
+		if len(b) >= c.br.Size() {
+			return 0, false // larger than the buffer: net/http's (up to 1 MiB)
+		}
+		if !armed && c.s.ReadHeaderTimeout > 0 {
+			c.rwc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+			armed = true
+		}
+		if _, err := c.br.Peek(len(b) + 1); err != nil {
+			return 0, false // net/http answers or drops it as it does
+		}
+	}
+}
+
+// handOff gives the connection, with the bytes read so far, to Fallback.
+func (c *conn) handOff() {
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	hc := &handedConn{Conn: c.rwc, r: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), c.rwc)}
+	c.rwc.SetReadDeadline(time.Time{})
+	c.s.forget(c)
+	if c.s.handedOff != nil {
+		c.s.handedOff()
+	}
+	if !c.s.handoff.give(hc) {
+		c.cancel()
+		c.rwc.Close()
+	}
+}
+
+// serveOne serves the request whose head is the first end bytes of the
+// buffer. It reports whether the connection stays open, and parsed false
+// when the head is not h1's to serve (nothing was consumed).
+func (c *conn) serveOne(end int) (keep, parsed bool) {
+	b, _ := c.br.Peek(end)
+	block := string(b)
+	clear(c.header)
+	hd, vals, ok := parseHead(block, c.header, c.vals[:0])
+	c.vals = vals
+	if !ok || !buildURL(&c.url, &hd) {
+		return false, false
+	}
+	c.br.Discard(end)
+	c.lastPost = hd.method == http.MethodPost
+	c.busySince.Store(time.Now().UnixNano())
+	defer c.busySince.Store(0)
+
+	r := c.req
+	r.Method = hd.method
+	r.URL = &c.url
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = c.header
+	r.Host = hd.host
+	r.RequestURI = hd.target
+	r.RemoteAddr = c.remote
+	r.Close = hd.close
+	r.ContentLength = hd.length
+	r.TransferEncoding = nil
+	r.Form, r.PostForm, r.MultipartForm, r.Trailer = nil, nil, nil, nil
+	r.TLS, r.Response, r.GetBody, r.Pattern = nil, nil, nil, ""
+	c.body = body{c: c, left: hd.length, expect: hd.expect, asked: hd.expect}
+	if hd.length > 0 {
+		r.Body = &c.body
+		c.rwc.SetReadDeadline(time.Time{})
+	} else {
+		r.Body = http.NoBody
+		c.body.sawEOF = true
+	}
+	c.w.reset(hd.method == http.MethodHead, hd.close)
+
+	if !c.callHandler() || !c.w.finish() || c.bw.Flush() != nil {
+		return false, true
+	}
+	return !c.w.closeAfter && !c.s.stopping.Load() && c.ctx.Err() == nil, true
+}
+
+// callHandler runs the handler; false when it panicked (the connection
+// is then dropped: a half-written answer must not be taken as whole).
+func (c *conn) callHandler() (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.log().Error("panic serving a request", "remote", c.remote, "panic", v, "stack", string(buf))
+			}
+			ok = false
+		}
+	}()
+	c.s.Handler.ServeHTTP(&c.w, c.req)
+	return true
+}
+
+// buildURL sets u to the request's target as url.ParseRequestURI would.
+func buildURL(u *url.URL, hd *head) bool {
+	if !hd.plainPath {
+		p, err := url.ParseRequestURI(hd.target)
+		if err != nil {
+			return false
+		}
+		*u = *p
+		return true
+	}
+	*u = url.URL{Path: hd.path, RawQuery: hd.rawQuery, ForceQuery: hd.forceQuery}
+	return true
+}
+
+// handedConn is a connection handed to Fallback: the bytes h1 had read
+// come first.
+type handedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (h *handedConn) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// handoffListener is what Fallback serves: the connections h1 hands over.
+type handoffListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) give(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
