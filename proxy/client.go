@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/esgate/esgate/proxy/h1"
 )
 
 // upstreamClient is esgate's HTTP/1.1 client for Elasticsearch hosts: a
@@ -157,6 +159,7 @@ type upConn struct {
 	addr   string
 	idleAt time.Time
 	reused bool
+	body   lengthBody // the answer being read, when fastAnswer read its head
 }
 
 // gotBytes reports whether anything of a response was read since the
@@ -366,7 +369,11 @@ func (t *upstreamClient) readResponse(pc *upConn, rreq *http.Request) (*http.Res
 	pc.lim.limit(t.maxHeader)
 	defer pc.lim.limit(-1)
 	for i := 0; ; i++ {
-		res, err := http.ReadResponse(pc.br, rreq)
+		res, ok := pc.fastAnswer(rreq.Method)
+		var err error
+		if !ok {
+			res, err = http.ReadResponse(pc.br, rreq)
+		}
 		if pc.lim.exhausted() {
 			return nil, &ProtocolError{What: fmt.Sprintf("response headers are larger than max_response_header_size (%d bytes)", t.maxHeader)}
 		}
@@ -391,6 +398,69 @@ func (t *upstreamClient) readResponse(pc *upConn, rreq *http.Request) (*http.Res
 		// precede the real one.
 	}
 }
+
+// fastAnswer reads an answer's head itself when it is of the plain form
+// package h1 parses (HTTP/1.1, one Content-Length, plain header lines):
+// the common answer, read without net/http's per-field allocations.
+// Otherwise, and on any read error, it consumes nothing and reports false;
+// http.ReadResponse then reads the same bytes (and meets the same error).
+func (pc *upConn) fastAnswer(method string) (*http.Response, bool) {
+	for {
+		b, _ := pc.br.Peek(pc.br.Buffered())
+		end := h1.HeadEnd(b)
+		switch {
+		case end < 0:
+			return nil, false
+		case end > 0:
+			res, ok := h1.ParseAnswer(string(b[:end]), method)
+			if !ok {
+				return nil, false
+			}
+			pc.br.Discard(end)
+			if res.ContentLength == 0 {
+				res.Body = http.NoBody
+			} else {
+				pc.body = lengthBody{r: pc.br, left: res.ContentLength}
+				res.Body = &pc.body
+			}
+			return res, true
+		}
+		if len(b) >= pc.br.Size() {
+			return nil, false
+		}
+		if _, err := pc.br.Peek(len(b) + 1); err != nil {
+			return nil, false
+		}
+	}
+}
+
+// lengthBody is an answer body of Content-Length bytes. Its connection
+// keeps one, as it carries one answer at a time.
+type lengthBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	switch {
+	case b.left == 0:
+		err = io.EOF
+	case err == io.EOF:
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// Close leaves the rest unread; upBody decides the connection's fate.
+func (b *lengthBody) Close() error { return nil }
 
 // ProtocolError is an upstream answer that breaks HTTP/1.1 or esgate's
 // limits; the client gets 502 naming it.

@@ -1,5 +1,10 @@
-// Package h1 owns how esgate serves HTTP/1.1 to its local clients on
-// plain listeners (TCP and unix sockets): one goroutine per connection
+// Package h1 owns the HTTP/1.1 framing esgate does itself: serving its
+// local clients on plain listeners, and reading the heads of the common
+// answers from Elasticsearch (ParseAnswer, for package proxy's client).
+// Both parse only a strict plain form, and leave everything else to
+// net/http, which reads it as before.
+//
+// The server (plain TCP and unix sockets): one goroutine per connection
 // reads each request head straight from its buffer into a Request and a
 // header map kept for the connection's life, calls the handler in that
 // goroutine, and writes the answer. net/http's server starts a second
@@ -21,6 +26,10 @@
 //
 // The handler must not keep the Request, its Header or its Body after it
 // returns: they are reused for the connection's next request.
+//
+// ParseAnswer reads an answer head of one Content-Length and plain header
+// lines into an http.Response with one map, one value slab and no string
+// per field; FuzzAnswer holds it to http.ReadResponse.
 //
 // A client that goes away while its request is served is noticed within
 // a second (a non-blocking peek at the socket), and the request's

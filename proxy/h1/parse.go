@@ -55,59 +55,28 @@ func parseHead(block string, h http.Header, vals []string) (hd head, _ []string,
 	if !parseRequestLine(line, &hd) {
 		return hd, vals, false
 	}
-	hosts, lengths, expects := 0, 0, 0
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		colon := 0
-		for colon < len(line) && isTokenChar(line[colon]) {
-			colon++
-		}
-		if colon == 0 || colon == len(line) || line[colon] != ':' {
-			return hd, vals, false // obs-fold, a bad name, no colon
-		}
-		v := trimSpace(line[colon+1:])
-		for i := 0; i < len(v); i++ {
-			if c := v[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
-				return hd, vals, false
-			}
-		}
-		k := textproto.CanonicalMIMEHeaderKey(line[:colon])
-		switch k {
-		case "Host":
-			hosts++
-			if hosts > 1 || !plainHost(v) {
-				return hd, vals, false
-			}
-			hd.host = v
-			continue
-		case "Content-Length":
-			lengths++
-			n, good := parseLength(v)
-			if lengths > 1 || !good {
-				return hd, vals, false
-			}
-			hd.length = n
-		case "Transfer-Encoding":
-			return hd, vals, false
-		case "Expect":
-			expects++
-			if expects > 1 || !strings.EqualFold(v, "100-continue") {
-				return hd, vals, false
-			}
-			hd.expect = true
-		}
-		if old, ok := h[k]; ok {
-			h[k] = append(old, v)
-			continue
-		}
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	if hosts == 0 {
+	if vals, ok = parseFields(rest, h, vals); !ok {
 		return hd, vals, false
+	}
+	hosts := h["Host"]
+	if len(hosts) != 1 || !plainHost(hosts[0]) {
+		return hd, vals, false
+	}
+	hd.host = hosts[0]
+	delete(h, "Host")
+	if _, ok := h["Transfer-Encoding"]; ok {
+		return hd, vals, false
+	}
+	if cl, ok := h["Content-Length"]; ok {
+		if hd.length, ok = parseLength(cl[0]); !ok || len(cl) != 1 {
+			return hd, vals, false
+		}
+	}
+	if ex, ok := h["Expect"]; ok {
+		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") {
+			return hd, vals, false
+		}
+		hd.expect = true
 	}
 	hd.close = hasToken(h["Connection"], "close")
 	// net/http's one header rewrite (fixPragmaCacheControl).
@@ -118,6 +87,53 @@ func parseHead(block string, h http.Header, vals []string) (hd head, _ []string,
 	}
 	return hd, vals, true
 }
+
+// parseFields parses header lines ("Name: value\r\n" up to the empty
+// line) into h, as textproto.ReadMIMEHeader would; false for anything
+// outside the plain form: obs-fold, a name that is not a token, a control
+// or non-ASCII byte in a value.
+func parseFields(rest string, h http.Header, vals []string) ([]string, bool) {
+	for {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			return vals, true
+		}
+		colon := 0
+		for colon < len(line) && isTokenChar(line[colon]) {
+			colon++
+		}
+		if colon == 0 || colon == len(line) || line[colon] != ':' {
+			return vals, false
+		}
+		v := trimSpace(line[colon+1:])
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+				return vals, false
+			}
+		}
+		k := canonicalKey(line[:colon])
+		if old, ok := h[k]; ok {
+			h[k] = append(old, v)
+			continue
+		}
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey without an allocation
+// for the names Elasticsearch sends in lower case.
+func canonicalKey(k string) string {
+	for _, c := range knownKeys {
+		if len(c) == len(k) && strings.EqualFold(c, k) {
+			return c
+		}
+	}
+	return textproto.CanonicalMIMEHeaderKey(k)
+}
+
+var knownKeys = [...]string{"Content-Type", "Content-Length", "X-Elastic-Product", "Content-Encoding", "Warning", "X-Opaque-Id"}
 
 // parseRequestLine parses "METHOD SP origin-form SP HTTP/1.1".
 func parseRequestLine(line string, hd *head) bool {
