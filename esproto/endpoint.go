@@ -10,7 +10,7 @@ func Endpoint(path string) string {
 	if p == "" {
 		return "root"
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for seg := range strings.SplitSeq(p, "/") {
 		switch {
 		case seg == "_bulk" || seg == "_monitoring":
 			return "bulk"

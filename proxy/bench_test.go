@@ -19,6 +19,7 @@ import (
 	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/h1"
 	"github.com/esgate/esgate/test/pki"
 )
 
@@ -52,9 +53,12 @@ func BenchmarkForwardBulk(b *testing.B) {
 	// Modes: plain (no metrics); metrics (esgate's default); without bulk
 	// parsing; with the default and the ingest policy (their cost); compressing plain bodies
 	// at level 1 (compression_level's cost, for clients that send plain).
-	for _, mode := range []string{"plain", "metrics", "metrics-nobulkparse", "policy-full", "policy-ingest", "gzip1"} {
+	// Each is served by esgate's own loop (package h1) on a raw-syscall
+	// listener, as esgate serve does; metrics-nethttp serves the default
+	// with net/http's server instead, for comparison.
+	for _, mode := range []string{"plain", "metrics", "metrics-nethttp", "metrics-nobulkparse", "policy-full", "policy-ingest", "gzip1"} {
 		reg := prometheus.NewRegistry()
-		front, _ := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), func(o *proxy.Options) {
+		front, p := sandwich(b, certs.Options{CAFiles: []string{caFile}}, auth.APIKey("YmVuY2gtaWQ6YmVuY2gtYXBpLWtleQ=="), func(o *proxy.Options) {
 			switch mode {
 			case "plain":
 			case "policy-full": // every route's default
@@ -68,7 +72,13 @@ func BenchmarkForwardBulk(b *testing.B) {
 				o.DisableBulkParsing = mode == "metrics-nobulkparse"
 			}
 		}, sink.URL)
+		if mode != "metrics-nethttp" {
+			front = h1Front(b, p)
+		}
 		for _, size := range []int{16737, 132 << 10, 5 << 20} {
+			if size != 16737 && (mode == "metrics-nethttp") {
+				continue
+			}
 			body := bytes.Repeat(line, size/len(line)+1)[:size]
 			b.Run(fmt.Sprintf("%s/%dKB", mode, len(body)>>10), func(b *testing.B) {
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
@@ -89,4 +99,16 @@ func BenchmarkForwardBulk(b *testing.B) {
 			})
 		}
 	}
+}
+
+// h1Front serves p as esgate serve does on a plain listener.
+func h1Front(b *testing.B, p http.Handler) string {
+	l, err := proxy.Listen("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &h1.Server{Handler: p, Fallback: &http.Server{Handler: p}}
+	go s.Serve(l)
+	b.Cleanup(func() { s.Close() })
+	return "http://" + l.Addr().String()
 }

@@ -46,6 +46,8 @@ type outRequest struct {
 	// gzipLevel > 0 compresses the body on its way (the client sent it
 	// plain): Content-Encoding gzip, chunked.
 	gzipLevel int
+	// limited reads a body of known length (kept here: no allocation).
+	limited io.LimitedReader
 	// info collects what the request did, for metrics and the access log
 	// (nil without them).
 	info *reqInfo
@@ -153,7 +155,8 @@ func (or *outRequest) write(w *bufio.Writer) error {
 	if or.length >= 0 {
 		// The body follows the headers in the same buffer: a Logstash
 		// batch goes out in one TLS write with them.
-		n, err := w.ReadFrom(io.LimitReader(or.body, or.length))
+		or.limited = io.LimitedReader{R: or.body, N: or.length}
+		n, err := w.ReadFrom(&or.limited)
 		if err == nil && n < or.length {
 			err = io.ErrUnexpectedEOF
 		}

@@ -131,8 +131,15 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // opError wraps err as package net does, so that errors.Is finds
-// os.ErrDeadlineExceeded, net.ErrClosed and the errno through it.
+// os.ErrDeadlineExceeded, net.ErrClosed and the errno through it. The
+// raw calls' own errors (deadline, closed) come wrapped already, and are
+// renamed rather than wrapped twice: a deadline in the past is how esgate
+// probes a pooled connection after every answer.
 func (c *Conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+		return oe
+	}
 	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
