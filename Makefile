@@ -25,6 +25,8 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 10s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 5s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./lsconfig/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./proxy/h1/
+	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 5s ./proxy/h1/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 test-short:
@@ -46,6 +48,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./esproto/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./lsconfig/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./proxy/h1/
+	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./proxy/h1/
 
 # Go benchmarks (allocations per request, tiny/small/large bodies); with
 # BENCH_DIR pointing at a side-by-side harness (compare.sh: nginx, haproxy,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/keystore"
@@ -117,7 +118,17 @@ func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*f
 		return configExit
 	}
 	log := newLogger(cfg, stderr)
-	if err := f(cfg, log, rl); err != nil {
+	if name == "serve" {
+		// serve logs a line per request: buffered, warnings at once.
+		lb := newLogBuffer(stderr, logFlushInterval, 64<<10)
+		log = slog.New(flushHandler{newLogger(cfg, lb).Handler(), lb})
+		defer lb.Close()
+	}
+	err = f(cfg, log, rl)
+	if lb, ok := log.Handler().(flushHandler); ok {
+		lb.b.Close() // before the error below, and the exit
+	}
+	if err != nil {
 		var ce *exitCodeError
 		if errors.As(err, &ce) {
 			if ce.err != nil {
@@ -130,6 +141,10 @@ func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*f
 	}
 	return exitOK
 }
+
+// logFlushInterval is how long serve's info lines may wait in the log
+// buffer.
+const logFlushInterval = 100 * time.Millisecond
 
 func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
