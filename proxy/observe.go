@@ -127,7 +127,7 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 			m.BulkEvents.Add(float64(events))
 		}
 	}
-	if alog != nil {
+	if alog != nil && alog.Handler().Enabled(r.Context(), slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("route", p.name), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
@@ -143,7 +143,11 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 		if endpoint == "bulk" {
 			attrs = append(attrs, slog.Int64("events", events), slog.Int("items", info.items), slog.Int("item_errors", info.itemErrors))
 		}
-		alog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		// The handler directly: Logger.LogAttrs would walk the stack for
+		// the caller's position, which the access line does not show.
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+		rec.AddAttrs(attrs...)
+		alog.Handler().Handle(r.Context(), rec)
 	}
 }
 
