@@ -326,8 +326,9 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 		t.failedEvents += int64(b.Events)
 		return false
 	}
-	okEvents := int64(0)
+	okEvents, listed := int64(0), int64(0)
 	for k, n := range counts {
+		listed += int64(n)
 		if k.Status >= 200 && k.Status < 300 {
 			okEvents += int64(n)
 			continue
@@ -339,6 +340,13 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 			t.rejected += int64(n)
 		}
 	}
+	if missing := int64(b.Events) - listed; missing > 0 {
+		// A 200 whose answer lists fewer items than the request had
+		// actions: those events were not acknowledged (Elasticsearch
+		// always lists one item per action).
+		t.items[missingItems] += missing
+		t.failedEvents += missing
+	}
 	t.events += okEvents
 	if okEvents != int64(b.Events) {
 		t.errors++
@@ -346,6 +354,9 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 	}
 	return true
 }
+
+// missingItems is the item_errors key of events a 200 answer did not list.
+const missingItems = "200 not listed in the answer"
 
 // Verification compares what was acknowledged with what _count finds.
 type Verification struct {

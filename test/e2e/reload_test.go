@@ -26,6 +26,7 @@ import (
 type load struct {
 	bi      esutil.BulkIndexer
 	added   atomic.Int64
+	acked   atomic.Int64
 	failed  atomic.Int64
 	firstFE atomic.Value
 	stopc   chan struct{}
@@ -56,6 +57,9 @@ func startLoad(t *testing.T, url, index string) *load {
 			l.bi.Add(context.Background(), esutil.BulkIndexerItem{
 				Action: "create",
 				Body:   strings.NewReader(fmt.Sprintf(`{"@timestamp":"2026-11-27T12:00:00Z","message":"event %d"}`, i)),
+				OnSuccess: func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem) {
+					l.acked.Add(1)
+				},
 				OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, r esutil.BulkIndexerResponseItem, err error) {
 					l.failed.Add(1)
 					if err == nil {
@@ -69,6 +73,20 @@ func startLoad(t *testing.T, url, index string) *load {
 		}
 	}()
 	return l
+}
+
+// flows waits until n more events were acknowledged: the load went on
+// through whatever came before.
+func (l *load) flows(t *testing.T, n int64) {
+	t.Helper()
+	want := l.acked.Load() + n
+	deadline := time.Now().Add(20 * time.Second)
+	for l.acked.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the load stalled: %d events acknowledged, waiting for %d (%d failed)", l.acked.Load(), want, l.failed.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // stop ends the load and checks that every event was acknowledged and arrived.
@@ -100,17 +118,6 @@ func replace(t *testing.T, path, content string) {
 	}
 }
 
-func waitCount(t *testing.T, p *proc, s string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(p.out.String(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d %q in output", n, s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestRotateAPIKeyAndCAUnderLoad: under continuous bulk load, the API key
 // file is replaced (file-change trigger) and the cluster moves to a new CA
 // (bundle old+new, server switches, bundle new only; SIGHUP trigger).
@@ -129,15 +136,15 @@ func TestRotateAPIKeyAndCAUnderLoad(t *testing.T) {
 		"--api-key-file", keyFile, "--reload-interval", "100ms")
 	const index = "logstash-rotate"
 	l := startLoad(t, p.URL, index)
-	time.Sleep(500 * time.Millisecond)
+	l.flows(t, 200)
 
 	// 1. API key: new file; once esgate uses it and in-flight requests
 	//    have finished, the old key is invalidated.
 	replace(t, keyFile, key2+"\n")
-	waitCount(t, p, "trigger=\"files changed\"", 1)
-	time.Sleep(300 * time.Millisecond)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
+	l.flows(t, 200) // requests sent with the new key
 	es.InvalidateAPIKey(id1)
-	time.Sleep(500 * time.Millisecond)
+	l.flows(t, 200)
 
 	// 2. CA: trust both, switch the server, trust only the new one.
 	newCA, err := pki.NewCA("Elasticsearch security auto-configuration HTTP CA (2)")
@@ -146,15 +153,15 @@ func TestRotateAPIKeyAndCAUnderLoad(t *testing.T) {
 	}
 	replace(t, bundle, oldCA+string(newCA.CertPEM()))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitCount(t, p, "trigger=SIGHUP", 1)
+	waitMetric(t, p, 2, "esgate_reloads_total", `result="success"`)
 	if err := es.RotateCertificate(newCA); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	l.flows(t, 200)
 	replace(t, bundle, string(newCA.CertPEM()))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitCount(t, p, "trigger=SIGHUP", 2)
-	time.Sleep(500 * time.Millisecond)
+	waitMetric(t, p, 3, "esgate_reloads_total", `result="success"`)
+	l.flows(t, 200)
 	l.stop(t, es, index)
 
 	// New connections now verify against the new CA only.
@@ -166,8 +173,8 @@ func TestRotateAPIKeyAndCAUnderLoad(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Errorf("after rotation: %d", res.StatusCode)
 	}
-	if strings.Contains(p.out.String(), "reload failed") {
-		t.Errorf("a reload failed:\n%s", p.out.String())
+	if n := p.metricSum(t, "esgate_reloads_total", `result="failure"`); n != 0 {
+		t.Errorf("%v reloads failed:\n%s", n, p.out.String())
 	}
 }
 
@@ -185,7 +192,7 @@ func TestRotateClientCertificateUnderLoad(t *testing.T) {
 		"--ssl-certificate", certFile, "--ssl-key", keyFile, "--reload-interval", "100ms")
 	const index = "logstash-pki"
 	l := startLoad(t, p.URL, index)
-	time.Sleep(400 * time.Millisecond)
+	l.flows(t, 200)
 
 	leaf2, _ := es.CA.Issue("logstash-pki", "rsa", pki.Client())
 	newCert, newKey := filepath.Join(dir, "n.crt"), filepath.Join(dir, "n.key")
@@ -194,10 +201,10 @@ func TestRotateClientCertificateUnderLoad(t *testing.T) {
 	kb, _ := os.ReadFile(newKey)
 	replace(t, certFile, string(cb)) // certificate first: mismatched pair
 	waitMetric(t, p, 1, "esgate_reloads_total", `result="failure"`)
-	time.Sleep(300 * time.Millisecond)
+	l.flows(t, 200) // the old pair keeps serving
 	replace(t, keyFile, string(kb))
 	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
-	time.Sleep(500 * time.Millisecond)
+	l.flows(t, 200)
 	l.stop(t, es, index)
 	if !strings.Contains(p.out.String(), "private key does not match the certificate") {
 		t.Errorf("the mismatched pair was not reported:\n%s", p.out.String())
@@ -283,7 +290,7 @@ func TestKubernetesSecretSymlinkSwap(t *testing.T) {
 		t.Fatal("not using the first key")
 	}
 	version("..2026_11_27_12_05_00.2", key2)
-	waitLog(t, p, `trigger="files changed"`)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	if !strings.Contains(whoami(), id2) {
 		t.Error("not using the key after the symlink swap")
 	}
@@ -326,7 +333,7 @@ func TestReloadHostsAndAuthMethod(t *testing.T) {
 	}
 	writeFile(t, cfg, fmt.Sprintf("hosts: [%q]\nssl_certificate_authorities: [%q]\nuser: elastic\npassword: b-pass\ncustom_headers: {X-Opaque-Id: new}\n", b.URL, ca))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p, "msg=\"hosts changed\"")
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	if g := who(); g != "elastic/realm" || sawB.Load() == 0 {
 		t.Fatalf("after reload: %s, %d requests at the new host", g, sawB.Load())
 	}
