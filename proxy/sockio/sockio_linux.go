@@ -92,18 +92,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.r
-	o.mu.Lock()
-	o.buf, o.n, o.err = p, 0, 0
-	err := c.rc.Read(o.fn)
-	n, errno := o.n, o.err
-	o.buf = nil
-	o.mu.Unlock()
+	n, err := c.call(&c.r, p, false)
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", errno)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -114,20 +106,31 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.w
-	o.mu.Lock()
-	o.buf, o.n, o.err = p, 0, 0
-	err := c.rc.Write(o.fn)
-	n, errno := o.n, o.err
-	o.buf = nil
-	o.mu.Unlock()
-	if err == nil && errno != 0 {
-		err = errno
-	}
+	n, err := c.call(&c.w, p, true)
 	if err != nil {
 		return n, c.opError("write", err)
 	}
 	return n, nil
+}
+
+// call runs o's system call on p through the poller; it returns the bytes
+// moved and the poller's error or the call's errno.
+func (c *Conn) call(o *op, p []byte, write bool) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf, o.n, o.err = p, 0, 0
+	var err error
+	if write {
+		err = c.rc.Write(o.fn)
+	} else {
+		err = c.rc.Read(o.fn)
+	}
+	n, errno := o.n, o.err
+	o.buf = nil
+	if err == nil && errno != 0 {
+		err = errno
+	}
+	return n, err
 }
 
 // opError wraps err as package net does, so that errors.Is finds
