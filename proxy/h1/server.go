@@ -285,21 +285,6 @@ type conn struct {
 	lastPost bool
 }
 
-// clientGone peeks at the socket without blocking: the client's FIN or
-// reset, or an error, means it went away. Unread request bytes do not.
-func (c *conn) clientGone() bool {
-	if c.sys == nil {
-		return false
-	}
-	gone := false
-	var b [1]byte
-	c.sys.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		gone = (n == 0 && err == nil) || (err != nil && !errors.Is(err, syscall.EAGAIN))
-	})
-	return gone
-}
-
 func (c *conn) close() {
 	c.state.Store(stateClosed)
 	c.cancel()

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package h1
+
+// clientGone cannot peek without blocking here: a client that went away
+// is found when its answer is written.
+func (c *conn) clientGone() bool { return false }
