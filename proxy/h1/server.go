@@ -47,6 +47,10 @@ type Server struct {
 	// (tests).
 	handedOff func()
 
+	// readers and writers keep the buffers of closed connections (a
+	// connection holds 32 KiB + 8 KiB) for new ones.
+	readers, writers sync.Pool
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -182,8 +186,19 @@ func (s *Server) newConn(rw net.Conn) *conn {
 	if size <= 0 {
 		size = 32 << 10
 	}
-	c := &conn{s: s, rwc: rw, br: bufio.NewReaderSize(rw, size), remote: rw.RemoteAddr().String()}
-	c.bw = bufio.NewWriterSize(rw, 8<<10)
+	c := &conn{s: s, rwc: rw, remote: rw.RemoteAddr().String()}
+	if v, ok := s.readers.Get().(*bufio.Reader); ok && v.Size() == size {
+		v.Reset(rw)
+		c.br = v
+	} else {
+		c.br = bufio.NewReaderSize(rw, size)
+	}
+	if v, ok := s.writers.Get().(*bufio.Writer); ok {
+		v.Reset(rw)
+		c.bw = v
+	} else {
+		c.bw = bufio.NewWriterSize(rw, 8<<10)
+	}
 	if sc, ok := rw.(syscall.Conn); ok {
 		c.sys, _ = sc.SyscallConn()
 	}
@@ -285,10 +300,20 @@ type conn struct {
 	lastPost bool
 }
 
+// release gives the connection's buffers back for the next connection.
+func (c *conn) release() {
+	c.br.Reset(nil)
+	c.s.readers.Put(c.br)
+	c.bw.Reset(nil)
+	c.s.writers.Put(c.bw)
+	c.br, c.bw = nil, nil
+}
+
 func (c *conn) close() {
 	c.state.Store(stateClosed)
 	c.cancel()
 	c.rwc.Close()
+	c.release()
 	c.s.forget(c)
 }
 
@@ -377,6 +402,7 @@ func (c *conn) readHead() (int, bool) {
 func (c *conn) handOff() {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	hc := &handedConn{Conn: c.rwc, r: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), c.rwc)}
+	c.release()
 	c.rwc.SetReadDeadline(time.Time{})
 	c.s.forget(c)
 	if c.s.handedOff != nil {
