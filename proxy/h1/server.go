@@ -500,6 +500,16 @@ type handedConn struct {
 
 func (h *handedConn) Read(p []byte) (int, error) { return h.r.Read(p) }
 
+// CloseWrite lets net/http half-close before closing, as it does on its
+// own connections (so that unread request bytes do not turn the close
+// into a reset that could destroy the answer).
+func (h *handedConn) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // handoffListener is what Fallback serves: the connections h1 hands over.
 type handoffListener struct {
 	ch   chan net.Conn
