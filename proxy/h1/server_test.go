@@ -331,8 +331,9 @@ func TestShutdownDrains(t *testing.T) {
 // TestClientGoneCancels: a client that closes its connection while its
 // request is served cancels the request's context.
 func TestClientGoneCancels(t *testing.T) {
-	canceled := make(chan struct{})
+	canceled, started := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
 		select {
 		case <-r.Context().Done():
 			close(canceled)
@@ -351,7 +352,7 @@ func TestClientGoneCancels(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: es\r\n\r\n")
-	time.Sleep(50 * time.Millisecond) // let the request start; the watch must then see the close
+	<-started // the request is in flight; the watch must now see the close
 	c.Close()
 	select {
 	case <-canceled:
