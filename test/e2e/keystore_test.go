@@ -59,7 +59,7 @@ func TestKeystore(t *testing.T) {
 	cfgFile := filepath.Join(dir, "esgate.yml")
 	writeFile(t, cfgFile, "hosts: "+es.URL+"\nssl_certificate_authorities: "+ca+"\napi_key: ${ES_API_KEY}\n")
 	addr := freePort(t)
-	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms", "--status-listen", "off")
+	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms", "--status-listen", "127.0.0.1:0")
 	cmd.Env = append(env, "ES_API_KEY=not-the-key:x")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -91,7 +91,7 @@ func TestKeystore(t *testing.T) {
 	if o, code := ksCmd(key2+"\n", "add", "ES_API_KEY", "--force", "--keystore", ks); code != 0 {
 		t.Fatalf("add --force: %d %s", code, o)
 	}
-	waitLog(t, p, `trigger="config changed"`)
+	waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 	res, err := http.Get(p.URL + "/_security/_authenticate")
 	if err != nil {
 		t.Fatal(err)

@@ -172,7 +172,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		req.Header.Set("Authorization", "Basic Q2xpZW50LVNlY3JldA==")
 		http.DefaultClient.Do(req)
 		p.cmd.Process.Signal(syscall.SIGHUP)
-		waitLog(t, p, "trigger=SIGHUP")
+		waitMetric(t, p, 1, "esgate_reloads_total", `result="success"`)
 		if strings.Contains(p.out.String(), "Q2xpZW50LVNlY3JldA") {
 			t.Error("a client's Authorization appears in the log")
 		}
