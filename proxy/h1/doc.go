@@ -22,7 +22,9 @@
 // read, to the net/http server the caller gives (Server.Fallback), which
 // serves it from then on: everything h1 does not parse itself is parsed
 // and refused by net/http exactly as before. FuzzParse holds h1's parse
-// to net/http's (http.ReadRequest and the server's own checks).
+// to net/http's (http.ReadRequest and the server's own checks), and
+// FuzzServe holds the whole server to net/http's: the same bytes on a
+// connection get the same answers.
 //
 // The handler must not keep the Request, its Header or its Body after it
 // returns: they are reused for the connection's next request.

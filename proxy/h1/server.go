@@ -298,6 +298,7 @@ type conn struct {
 	w      response
 
 	lastPost bool
+	served   int // requests read on this connection
 }
 
 // release gives the connection's buffers back for the next connection.
@@ -325,7 +326,14 @@ func (c *conn) serve() {
 			c.close()
 			return
 		}
-		if c.br.Buffered() == 0 {
+		// The next request's first bytes: one on a new connection, four
+		// on a kept-alive one (less before the end, and net/http's server
+		// closes without an answer).
+		want := 1
+		if c.served > 0 {
+			want = 4
+		}
+		if c.br.Buffered() < want {
 			// Idle: Shutdown may close the connection now.
 			if !c.state.CompareAndSwap(stateActive, stateIdle) {
 				c.close()
@@ -336,7 +344,7 @@ func (c *conn) serve() {
 			} else {
 				c.rwc.SetReadDeadline(time.Time{})
 			}
-			_, err := c.br.Peek(1)
+			_, err := c.br.Peek(want)
 			if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
 				c.close()
 				return
@@ -356,7 +364,11 @@ func (c *conn) serve() {
 				continue
 			}
 		}
-		end, ok := c.readHead()
+		end, ok, err := c.readHead()
+		if err != nil && c.dropsSilently(err) {
+			c.close()
+			return
+		}
 		if ok {
 			var keep bool
 			keep, ok = c.serveOne(end)
@@ -373,27 +385,37 @@ func (c *conn) serve() {
 	}
 }
 
+// dropsSilently reports whether net/http's server would close the
+// connection without an answer after this failure to read a request
+// head: a timeout. Other failures are handed over with the bytes read,
+// for net/http to answer (a 400 for a head cut short) as it would.
+func (c *conn) dropsSilently(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // readHead waits for a whole request head in the buffer and returns its
-// length; ok is false when the head is not h1's to parse.
-func (c *conn) readHead() (int, bool) {
+// length; ok is false when the head is not h1's to parse, or reading it
+// failed (err).
+func (c *conn) readHead() (end int, ok bool, err error) {
 	armed := false
 	for {
 		b, _ := c.br.Peek(c.br.Buffered())
 		switch end := headEnd(b); {
 		case end > 0:
-			return end, true
+			return end, true, nil
 		case end < 0:
-			return 0, false
+			return 0, false, nil
 		}
 		if len(b) >= c.br.Size() {
-			return 0, false // larger than the buffer: net/http's (up to 1 MiB)
+			return 0, false, nil // larger than the buffer: net/http's (up to 1 MiB)
 		}
 		if !armed && c.s.ReadHeaderTimeout > 0 {
 			c.rwc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
 			armed = true
 		}
 		if _, err := c.br.Peek(len(b) + 1); err != nil {
-			return 0, false // net/http answers or drops it as it does
+			return 0, false, err
 		}
 	}
 }
@@ -427,6 +449,7 @@ func (c *conn) serveOne(end int) (keep, parsed bool) {
 		return false, false
 	}
 	c.br.Discard(end)
+	c.served++
 	c.lastPost = hd.method == http.MethodPost
 	c.busySince.Store(time.Now().UnixNano())
 	defer c.busySince.Store(0)
