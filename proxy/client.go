@@ -405,9 +405,11 @@ func (t *upstreamClient) readResponse(pc *upConn, rreq *http.Request) (*http.Res
 // Otherwise, and on any read error, it consumes nothing and reports false;
 // http.ReadResponse then reads the same bytes (and meets the same error).
 func (pc *upConn) fastAnswer(method string) (*http.Response, bool) {
+	from := 0
 	for {
 		b, _ := pc.br.Peek(pc.br.Buffered())
-		end := h1.HeadEnd(b)
+		var end int
+		end, from = h1.ScanHead(b, from)
 		switch {
 		case end < 0:
 			return nil, false

@@ -118,15 +118,16 @@ func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*f
 		return configExit
 	}
 	log := newLogger(cfg, stderr)
+	var lb *logBuffer
 	if name == "serve" {
 		// serve logs a line per request: buffered, warnings at once.
-		lb := newLogBuffer(stderr, logFlushInterval, 64<<10)
+		lb = newLogBuffer(stderr, logFlushInterval, 64<<10)
 		log = slog.New(flushHandler{newLogger(cfg, lb).Handler(), lb})
-		defer lb.Close()
+		defer lb.Close() // also if f panics
 	}
 	err = f(cfg, log, rl)
-	if lb, ok := log.Handler().(flushHandler); ok {
-		lb.b.Close() // before the error below, and the exit
+	if lb != nil {
+		lb.Close() // before the error below, and the exit
 	}
 	if err != nil {
 		var ce *exitCodeError

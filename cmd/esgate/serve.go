@@ -24,8 +24,6 @@ import (
 	"github.com/esgate/esgate/route"
 )
 
-// buildRoute builds a quiet route for esgate's one-shot commands (check,
-// bootstrap, load).
 // httpServer is a route's server: esgate's h1 loop on plain listeners,
 // net/http's server behind TLS.
 type httpServer interface {
@@ -38,6 +36,8 @@ type httpServer interface {
 // head.
 const readHeaderTimeout = 30 * time.Second
 
+// buildRoute builds a quiet route for esgate's one-shot commands (check,
+// bootstrap, load).
 func buildRoute(r *configs.Route) (*route.Route, error) {
 	return route.New(r, route.Options{UserAgent: "esgate/" + version})
 }

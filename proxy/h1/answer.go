@@ -5,12 +5,7 @@ import (
 	"strings"
 )
 
-// HeadEnd returns the length of the HTTP/1.1 message head at the start of
-// b, up to and including its empty line; 0 when b holds no whole head
-// yet, -1 when a line ends in a bare LF.
-func HeadEnd(b []byte) int { return headEnd(b) }
-
-// ParseAnswer parses block, a whole response head (HeadEnd's bytes), the
+// ParseAnswer parses block, a whole response head (ScanHead's bytes), the
 // answer to a request of method, when it is of the plain form h1 reads
 // itself: HTTP/1.1, a final status other than 204 and 304, framed by one
 // Content-Length, plain header lines; and not the answer to a HEAD. The

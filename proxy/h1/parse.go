@@ -27,18 +27,30 @@ type head struct {
 // and including its empty line. It returns 0 when b holds no whole head
 // yet, and -1 when a line ends in a bare LF (net/http's to parse).
 func headEnd(b []byte) int {
-	start := 0
+	end, _ := ScanHead(b, 0)
+	return end
+}
+
+// ScanHead finds the end of the HTTP/1.1 message head at the start of b,
+// looking from from on (0, or the resume of an earlier call on a prefix
+// of b: the lines before it are not scanned again, so a head that
+// arrives a byte at a time costs linear time). end is the head's length
+// up to and including its empty line, 0 when b holds no whole head yet
+// (resume is then where to look from next time), and -1 when a line ends
+// in a bare LF.
+func ScanHead(b []byte, from int) (end, resume int) {
+	start := from
 	for {
 		i := bytes.IndexByte(b[start:], '\n')
 		if i < 0 {
-			return 0
+			return 0, start
 		}
 		j := start + i
 		if j == 0 || b[j-1] != '\r' {
-			return -1
+			return -1, start
 		}
 		if j-start == 1 {
-			return j + 1
+			return j + 1, start
 		}
 		start = j + 1
 	}
@@ -194,21 +206,24 @@ func parseRequestLine(line string, hd *head) bool {
 
 // isPlainPathChar: bytes that url.ParseRequestURI leaves as they are in
 // URL.Path with an empty RawPath (no decoding, nothing it would escape).
-func isPlainPathChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
-}
+func isPlainPathChar(c byte) bool { return plainPathChars[c] }
 
 // isTokenChar reports whether c may appear in a header field name.
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func isTokenChar(c byte) bool { return tokenChars[c] }
+
+var plainPathChars, tokenChars = charSet("-_.~$&+,/:;=@"), charSet("!#$%&'*+-.^_`|~")
+
+// charSet is the ASCII letters and digits and extra.
+func charSet(extra string) (set [256]bool) {
+	for c := '0'; c <= 'z'; c++ {
+		if '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			set[c] = true
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	for i := 0; i < len(extra); i++ {
+		set[extra[i]] = true
+	}
+	return set
 }
 
 // plainHost: a host name, IPv4 or [IPv6] address, with an optional port.

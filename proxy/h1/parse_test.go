@@ -139,3 +139,30 @@ func FuzzParse(f *testing.F) {
 		checkAgainstOracle(t, raw)
 	})
 }
+
+// TestScanHeadResumes: a head scanned as it grows a byte at a time ends
+// where one scan of the whole finds it, and each scan starts at the last
+// incomplete line (so a trickled head costs linear time, not quadratic).
+func TestScanHeadResumes(t *testing.T) {
+	for _, raw := range parseSeeds {
+		whole := headEnd([]byte(raw))
+		from, got := 0, 0
+		for n := 1; n <= len(raw); n++ {
+			var end int
+			end, from = ScanHead([]byte(raw[:n]), from)
+			if from > n {
+				t.Fatalf("resume %d beyond the %d bytes scanned", from, n)
+			}
+			if end != 0 {
+				got = end
+				break
+			}
+			if i := strings.LastIndexByte(raw[:n], '\n'); from != i+1 {
+				t.Fatalf("after %d bytes of %q: resume at %d, want the last line's start %d", n, raw, from, i+1)
+			}
+		}
+		if got != whole {
+			t.Fatalf("%q: trickled scan ends at %d, whole scan at %d", raw, got, whole)
+		}
+	}
+}

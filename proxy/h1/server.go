@@ -399,9 +399,12 @@ func (c *conn) dropsSilently(err error) bool {
 // failed (err).
 func (c *conn) readHead() (end int, ok bool, err error) {
 	armed := false
+	from := 0
 	for {
 		b, _ := c.br.Peek(c.br.Buffered())
-		switch end := headEnd(b); {
+		var end int
+		end, from = ScanHead(b, from)
+		switch {
 		case end > 0:
 			return end, true, nil
 		case end < 0:
