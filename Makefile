@@ -23,8 +23,8 @@ test: build
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 10s ./proxy/
-	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 5s ./policy/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./lsconfig/
+	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 5s ./auth/policy/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./configs/logstash/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 5s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 5s ./proxy/h1/
@@ -46,9 +46,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
-	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./policy/
-	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./esproto/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./lsconfig/
+	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
+	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./proxy/esproto/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./configs/logstash/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 60s ./proxy/h1/

@@ -9,104 +9,104 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/frontdoor"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/clientauth"
-	"github.com/esgate/esgate/policy"
 )
 
 // Route is one listener with its own upstream hosts, credentials and trust.
 // Keys carry the names of Logstash's elasticsearch output; the field comment
 // is the flag's help text and states the default.
 type Route struct {
-	Name         string `yaml:"name" help:"route name for logs and metrics (default: the listen address)"`
-	Listen       string `yaml:"listen" help:"plain-HTTP address to serve: host:port or unix:/path (default 127.0.0.1:9200)"`
-	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)"`
+	Name         string `yaml:"name" help:"route name for logs, metrics and check's report (default: the listen address)" group:"route"`
+	Listen       string `yaml:"listen" help:"plain-HTTP address to serve: host:port or unix:/path (default 127.0.0.1:9200)" group:"listener"`
+	UnsafeListen bool   `yaml:"unsafe_listen" help:"allow a non-loopback listen address: anyone who can connect uses the cluster credentials (default false)" group:"listener"`
 
-	Hosts                  []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)"`
-	Proxy                  string   `yaml:"proxy" help:"forward proxy for the connections to Elasticsearch, http://[user:password@]host:port (HTTP CONNECT; TLS stays end to end) (default: HTTPS_PROXY and NO_PROXY from the environment)" secret:"1"`
-	Path                   string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)"`
-	SSLEnabled             *bool    `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)"`
-	LegacySSL              *bool    `yaml:"ssl" help:"deprecated: use ssl_enabled" noflag:"1"`
-	LegacyCertVerification *bool    `yaml:"ssl_certificate_verification" help:"deprecated: use ssl_verification_mode (false is none)" noflag:"1"`
-	CloudID                string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts"`
+	Hosts                  []string `yaml:"hosts" help:"Elasticsearch https URLs, with or without a path prefix (default port 9200)" group:"cluster"`
+	Proxy                  string   `yaml:"proxy" help:"forward proxy for the connections to Elasticsearch, http://[user:password@]host:port (HTTP CONNECT; TLS stays end to end) (default: HTTPS_PROXY and NO_PROXY from the environment)" group:"cluster" secret:"1"`
+	Path                   string   `yaml:"path" help:"path prefix added to every host's URL, as Logstash's path (default none)" group:"cluster"`
+	SSLEnabled             *bool    `yaml:"ssl_enabled" help:"TLS to Elasticsearch: esgate always uses it; false is refused (default true)" group:"cluster"`
+	LegacySSL              *bool    `yaml:"ssl" help:"deprecated: use ssl_enabled" group:"cluster" noflag:"1"`
+	LegacyCertVerification *bool    `yaml:"ssl_certificate_verification" help:"deprecated: use ssl_verification_mode (false is none)" group:"trust" noflag:"1"`
+	CloudID                string   `yaml:"cloud_id" help:"Elastic Cloud ID; replaces hosts (default none)" group:"cluster"`
 
-	User            string `yaml:"user" help:"Basic auth user"`
-	Password        string `yaml:"password" help:"Basic auth password (prefer password_file or ${ENV})" secret:"1"`
-	PasswordFile    string `yaml:"password_file" help:"file holding the Basic auth password"`
-	CloudAuth       string `yaml:"cloud_auth" help:"Elastic Cloud user:password" secret:"1"`
-	APIKey          string `yaml:"api_key" help:"API key: id:api_key, its base64 encoded form, or an essu_ key" secret:"1"`
-	APIKeyFile      string `yaml:"api_key_file" help:"file holding the API key"`
-	BearerToken     string `yaml:"bearer_token" help:"Bearer token (service-account token)" secret:"1"`
-	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token"`
+	User            string `yaml:"user" help:"Basic auth user (default none)" group:"credential"`
+	Password        string `yaml:"password" help:"Basic auth password (prefer password_file or ${ENV}) (default none)" group:"credential" secret:"1"`
+	PasswordFile    string `yaml:"password_file" help:"file holding the Basic auth password (default none)" group:"credential"`
+	CloudAuth       string `yaml:"cloud_auth" help:"Elastic Cloud user:password (default none)" group:"credential" secret:"1"`
+	APIKey          string `yaml:"api_key" help:"API key: id:api_key, its base64 encoded form, or an essu_ key (default none)" group:"credential" secret:"1"`
+	APIKeyFile      string `yaml:"api_key_file" help:"file holding the API key (default none)" group:"credential"`
+	BearerToken     string `yaml:"bearer_token" help:"Bearer token (service-account token) (default none)" group:"credential" secret:"1"`
+	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token (default none)" group:"credential"`
 
-	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate: PKI authentication on its own, or mutual TLS beside a header credential"`
-	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8)"`
-	SSLKeyPassphrase string `yaml:"ssl_key_passphrase" help:"passphrase of an encrypted ssl_key" secret:"1"`
+	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate: PKI authentication on its own, or mutual TLS beside a header credential (default none)" group:"credential"`
+	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8) (default none)" group:"credential"`
+	SSLKeyPassphrase string `yaml:"ssl_key_passphrase" help:"passphrase of an encrypted ssl_key (default none: the key is not encrypted)" group:"credential" secret:"1"`
 
-	SSLKeystorePath       string `yaml:"ssl_keystore_path" help:"JKS or PKCS#12 keystore with the PKI client certificate (instead of ssl_certificate/ssl_key)"`
-	SSLKeystorePassword   string `yaml:"ssl_keystore_password" help:"password of ssl_keystore_path" secret:"1"`
-	SSLKeystoreType       string `yaml:"ssl_keystore_type" help:"jks or pkcs12 (default: from the extension .jks, .p12, .pfx)"`
-	SSLTruststorePath     string `yaml:"ssl_truststore_path" help:"JKS or PKCS#12 truststore of CAs to trust (instead of ssl_certificate_authorities)"`
-	SSLTruststorePassword string `yaml:"ssl_truststore_password" help:"password of ssl_truststore_path" secret:"1"`
-	SSLTruststoreType     string `yaml:"ssl_truststore_type" help:"jks or pkcs12 (default: from the extension)"`
+	SSLKeystorePath     string `yaml:"ssl_keystore_path" help:"JKS or PKCS#12 keystore with the PKI client certificate (instead of ssl_certificate/ssl_key) (default none)" group:"credential"`
+	SSLKeystorePassword string `yaml:"ssl_keystore_password" help:"password of ssl_keystore_path (default none)" group:"credential" secret:"1"`
+	SSLKeystoreType     string `yaml:"ssl_keystore_type" help:"jks or pkcs12 (default: from the extension .jks, .p12, .pfx)" group:"credential"`
 
 	// Logstash's pre-12 names, accepted in files with a deprecation warning
 	// (not as flags: --keystore names esgate's own keystore).
-	LegacyKeystore           string   `yaml:"keystore" help:"deprecated: use ssl_keystore_path" noflag:"1"`
-	LegacyKeystorePassword   string   `yaml:"keystore_password" help:"deprecated: use ssl_keystore_password" noflag:"1" secret:"1"`
-	LegacyTruststore         string   `yaml:"truststore" help:"deprecated: use ssl_truststore_path" noflag:"1"`
-	LegacyTruststorePassword string   `yaml:"truststore_password" help:"deprecated: use ssl_truststore_password" noflag:"1" secret:"1"`
-	LegacyCACert             []string `yaml:"cacert" help:"deprecated: use ssl_certificate_authorities" noflag:"1"`
+	LegacyKeystore           string   `yaml:"keystore" help:"deprecated: use ssl_keystore_path" group:"credential" noflag:"1"`
+	LegacyKeystorePassword   string   `yaml:"keystore_password" help:"deprecated: use ssl_keystore_password" group:"credential" noflag:"1" secret:"1"`
+	LegacyTruststore         string   `yaml:"truststore" help:"deprecated: use ssl_truststore_path" group:"trust" noflag:"1"`
+	LegacyTruststorePassword string   `yaml:"truststore_password" help:"deprecated: use ssl_truststore_password" group:"trust" noflag:"1" secret:"1"`
+	LegacyCACert             []string `yaml:"cacert" help:"deprecated: use ssl_certificate_authorities" group:"trust" noflag:"1"`
 
-	SSLCertificateAuthorities []string `yaml:"ssl_certificate_authorities" help:"PEM CA files or bundles to trust (default: system roots)"`
-	CATrustedFingerprint      []string `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it; several during a CA change"`
-	SSLVerificationMode       string   `yaml:"ssl_verification_mode" help:"full, certificate (no host name check) or none (default full)"`
-	SSLSupportedProtocols     []string `yaml:"ssl_supported_protocols" help:"TLS versions: TLSv1.1, TLSv1.2, TLSv1.3 (default TLSv1.2,TLSv1.3)"`
-	SSLCipherSuites           []string `yaml:"ssl_cipher_suites" help:"TLS 1.2 cipher suites by IANA name (default: Go's secure list)"`
-	SSLServerName             string   `yaml:"ssl_server_name" help:"server name for SNI and host name verification (default: each host's name)"`
+	SSLCertificateAuthorities []string `yaml:"ssl_certificate_authorities" help:"PEM CA files or bundles to trust (default: system roots)" group:"trust"`
+	CATrustedFingerprint      []string `yaml:"ca_trusted_fingerprint" help:"SHA-256 (64 hex) of the cluster's CA certificate, as ES 8 prints it; several during a CA change (default none)" group:"trust"`
+	SSLVerificationMode       string   `yaml:"ssl_verification_mode" help:"full, certificate (no host name check) or none (default full)" group:"trust"`
+	SSLSupportedProtocols     []string `yaml:"ssl_supported_protocols" help:"TLS versions: TLSv1.1, TLSv1.2, TLSv1.3 (default TLSv1.2,TLSv1.3)" group:"trust"`
+	SSLCipherSuites           []string `yaml:"ssl_cipher_suites" help:"TLS 1.2 cipher suites by IANA name (default: Go's secure list)" group:"trust"`
+	SSLServerName             string   `yaml:"ssl_server_name" help:"server name for SNI and host name verification (default: each host's name)" group:"trust"`
+	SSLTruststorePath         string   `yaml:"ssl_truststore_path" help:"JKS or PKCS#12 truststore of CAs to trust (instead of ssl_certificate_authorities) (default none)" group:"trust"`
+	SSLTruststorePassword     string   `yaml:"ssl_truststore_password" help:"password of ssl_truststore_path (default none)" group:"trust" secret:"1"`
+	SSLTruststoreType         string   `yaml:"ssl_truststore_type" help:"jks or pkcs12 (default: from the extension)" group:"trust"`
 
-	APIKeyManagement      bool     `yaml:"api_key_management" help:"mint this route's own API key with its credentials, renew it before it expires, and re-mint when ES refuses it (default false)"`
-	APIKeyName            string   `yaml:"api_key_name" help:"name of managed API keys (default esgate-<route>-<hostname>)"`
-	APIKeyExpiration      string   `yaml:"api_key_expiration" help:"lifetime of managed API keys in ES units, e.g. 1d, 12h (default 1d)"`
-	APIKeyRenewAfter      float64  `yaml:"api_key_renew_after" help:"renew a managed key after this fraction of its lifetime (default 0.5)"`
-	APIKeyInvalidateDelay Duration `yaml:"api_key_invalidate_delay" help:"how long the previous managed key stays valid after the switch (default 60s)"`
+	APIKeyManagement      bool     `yaml:"api_key_management" help:"mint this route's own API key with its credentials, renew it before it expires, and re-mint when ES refuses it (default false)" group:"managed_key"`
+	APIKeyName            string   `yaml:"api_key_name" help:"name of managed API keys (default esgate-<route>-<hostname>)" group:"managed_key"`
+	APIKeyExpiration      string   `yaml:"api_key_expiration" help:"lifetime of managed API keys in ES units, e.g. 1d, 12h (default 1d)" group:"managed_key"`
+	APIKeyRenewAfter      float64  `yaml:"api_key_renew_after" help:"renew a managed key after this fraction of its lifetime (default 0.5)" group:"managed_key"`
+	APIKeyInvalidateDelay Duration `yaml:"api_key_invalidate_delay" help:"how long the previous managed key stays valid after the switch (default 60s)" group:"managed_key"`
 
-	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value"`
+	CustomHeaders map[string]string `yaml:"custom_headers" help:"extra headers on every upstream request, as Name=value (default none)" group:"cluster"`
 
-	ListenSSLCertificate string   `yaml:"listen_ssl_certificate" help:"PEM certificate for TLS on the listener (with listen_ssl_key); clients then connect with https (default none: plain HTTP)"`
-	ListenSSLKey         string   `yaml:"listen_ssl_key" help:"PEM private key of listen_ssl_certificate"`
-	ListenSSLDomains     []string `yaml:"listen_ssl_domains" help:"names for a listener certificate that esgate obtains and renews itself (certmagic), instead of listen_ssl_certificate (default none)"`
-	ListenSSLIssuer      string   `yaml:"listen_ssl_issuer" help:"who issues the managed certificate: acme (an ACME CA) or internal (esgate's own CA, whose root is written to listen_ssl_storage for clients to trust) (default acme)"`
-	ListenSSLACMEDir     string   `yaml:"listen_ssl_acme_directory" help:"ACME directory URL, e.g. an internal smallstep CA (default Let's Encrypt)"`
-	ListenSSLACMEEmail   string   `yaml:"listen_ssl_acme_email" help:"ACME account contact address (default none)"`
-	ListenSSLACMECARoot  []string `yaml:"listen_ssl_acme_ca_root" help:"PEM CA files to trust for the ACME server itself (default: system roots)"`
-	ListenSSLStorage     string   `yaml:"listen_ssl_storage" help:"directory of managed certificates, keys and the internal CA (default esgate-certs)"`
-	ListenSSLClientCA    []string `yaml:"listen_ssl_client_ca" help:"PEM CA files whose client certificates authenticate clients (mutual TLS) (default none)"`
-	ClientAllowedNames   []string `yaml:"client_allowed_names" help:"client certificate subject CNs, DNS or URI SANs accepted (default: any certificate from listen_ssl_client_ca)"`
-	ClientBasicUsers     []string `yaml:"client_basic_users" help:"clients authenticating with HTTP Basic, as name:bcrypt-hash from esgate hash-password (default none)"`
-	ClientBearerTokens   []string `yaml:"client_bearer_tokens" help:"clients authenticating with a bearer token, as name:sha256:hex from esgate hash-password --token (default none)"`
+	ListenSSLCertificate string   `yaml:"listen_ssl_certificate" help:"PEM certificate for TLS on the listener (with listen_ssl_key); clients then connect with https (default none: plain HTTP)" group:"listener"`
+	ListenSSLKey         string   `yaml:"listen_ssl_key" help:"PEM private key of listen_ssl_certificate (default none)" group:"listener"`
+	ListenSSLDomains     []string `yaml:"listen_ssl_domains" help:"names for a listener certificate that esgate obtains and renews itself (certmagic), instead of listen_ssl_certificate (default none)" group:"listener"`
+	ListenSSLIssuer      string   `yaml:"listen_ssl_issuer" help:"who issues the managed certificate: acme (an ACME CA) or internal (esgate's own CA, whose root is written to listen_ssl_storage for clients to trust) (default acme)" group:"listener"`
+	ListenSSLACMEDir     string   `yaml:"listen_ssl_acme_directory" help:"ACME directory URL, e.g. an internal smallstep CA (default Let's Encrypt)" group:"listener"`
+	ListenSSLACMEEmail   string   `yaml:"listen_ssl_acme_email" help:"ACME account contact address (default none)" group:"listener"`
+	ListenSSLACMECARoot  []string `yaml:"listen_ssl_acme_ca_root" help:"PEM CA files to trust for the ACME server itself (default: system roots)" group:"listener"`
+	ListenSSLStorage     string   `yaml:"listen_ssl_storage" help:"directory of managed certificates, keys and the internal CA (default esgate-certs)" group:"listener"`
+	ListenSSLClientCA    []string `yaml:"listen_ssl_client_ca" help:"PEM CA files whose client certificates authenticate clients (mutual TLS) (default none)" group:"listener"`
+	ClientAllowedNames   []string `yaml:"client_allowed_names" help:"client certificate subject CNs, DNS or URI SANs accepted (default: any certificate from listen_ssl_client_ca)" group:"listener"`
+	ClientBasicUsers     []string `yaml:"client_basic_users" help:"clients authenticating with HTTP Basic, as name:bcrypt-hash from esgate hash-password (default none)" group:"listener"`
+	ClientBearerTokens   []string `yaml:"client_bearer_tokens" help:"clients authenticating with a bearer token, as name:sha256:hex from esgate hash-password --token (default none)" group:"listener"`
 
-	AllowedHosts        []string `yaml:"allowed_hosts" help:"Host names accepted besides loopback names and the listener's address, e.g. the service name clients use (default none: other names are refused, against DNS rebinding)"`
-	AllowedOrigins      []string `yaml:"allowed_origins" help:"browser Origins whose requests are forwarded, * for any (default none: requests with Origin or a cross-site Sec-Fetch-Site are refused)"`
-	ForwardHeaders      []string `yaml:"forward_headers" help:"identity headers passed to Elasticsearch: es-security-runas-user, es-secondary-authorization (default none: stripped)"`
-	PolicyProfile       string   `yaml:"policy" help:"what the route is for: full (everything but credential self-service), ingest (Logstash's elasticsearch output), read (search, scroll, PIT), monitoring, management (default full)"`
-	PolicyRules         []string `yaml:"policy_rules" help:"allow/deny rules before the policy, first match wins: \"allow|deny METHODS /path\" with * for one name segment and a final ** for the rest (default none)"`
-	AllowCredentialAPIs bool     `yaml:"allow_credential_apis" help:"lend the credential to change passwords and create, grant, update or invalidate credentials (API keys, tokens, users, roles) (default false)"`
+	AllowedHosts        []string `yaml:"allowed_hosts" help:"Host names accepted besides loopback names and the listener's address, e.g. the service name clients use (default none: other names are refused, against DNS rebinding)" group:"policy"`
+	AllowedOrigins      []string `yaml:"allowed_origins" help:"browser Origins whose requests are forwarded, * for any (default none: requests with Origin or a cross-site Sec-Fetch-Site are refused)" group:"policy"`
+	ForwardHeaders      []string `yaml:"forward_headers" help:"identity headers passed to Elasticsearch: es-security-runas-user, es-secondary-authorization (default none: stripped)" group:"policy"`
+	PolicyProfile       string   `yaml:"policy" help:"what the route is for: full (everything but credential self-service), ingest (Logstash's elasticsearch output), read (search, scroll, PIT), monitoring, management (default full)" group:"policy"`
+	PolicyRules         []string `yaml:"policy_rules" help:"allow/deny rules before the policy, first match wins: \"allow|deny METHODS /path\" with * for one name segment and a final ** for the rest (default none)" group:"policy"`
+	AllowCredentialAPIs bool     `yaml:"allow_credential_apis" help:"lend the credential to change passwords and create, grant, update or invalidate credentials (API keys, tokens, users, roles) (default false)" group:"policy"`
 
-	ConnectTimeout        Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)"`
-	HandshakeTimeout      Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)"`
-	Timeout               Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)"`
-	PoolMax               int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)"`
-	PoolMaxPerRoute       int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)"`
-	PoolIdleTimeout       Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)"`
-	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)"`
-	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)"`
-	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)"`
-	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1"`
-	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)"`
-	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)"`
-	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)"`
-	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)"`
+	ConnectTimeout        Duration `yaml:"connect_timeout" help:"TCP connect timeout (default 5s)" group:"cluster"`
+	HandshakeTimeout      Duration `yaml:"ssl_handshake_timeout" help:"TLS handshake timeout (default 10s)" group:"cluster"`
+	Timeout               Duration `yaml:"timeout" help:"time to wait for Elasticsearch's response headers, or for it to take more of a request body, as Logstash's timeout (default 60s)" group:"cluster"`
+	PoolMax               int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)" group:"forwarding"`
+	PoolMaxPerRoute       int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)" group:"forwarding"`
+	PoolIdleTimeout       Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)" group:"forwarding"`
+	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)" group:"forwarding"`
+	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)" group:"forwarding"`
+	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)" group:"forwarding"`
+	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1 (default false)" group:"forwarding"`
+	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)" group:"forwarding"`
+	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)" group:"forwarding"`
+	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)" group:"forwarding"`
+	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)" group:"forwarding"`
 
 	// Filled by Validate.
 	upstreams    []*url.URL
@@ -125,15 +125,15 @@ type Route struct {
 type Config struct {
 	Route           `yaml:",inline"`
 	Routes          []Route  `yaml:"-"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)"`
-	StatusListen    string   `yaml:"status_listen" help:"address of the status listener: /metrics, /healthz, /readyz; off disables (default 127.0.0.1:9201)"`
-	StatusPprof     bool     `yaml:"status_pprof" help:"also serve /debug/pprof/ on the status listener (default false)"`
-	AccessLog       string   `yaml:"access_log" help:"one log line per request: on or off (default on)"`
-	BulkMetrics     string   `yaml:"bulk_metrics" help:"count bulk item outcomes by reading bulk responses as they stream: on or off (default on)"`
-	ExpiryWarning   Duration `yaml:"expiry_warning" help:"warn when a certificate expires within this (default 720h)"`
-	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)"`
-	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)"`
-	LogFormat       string   `yaml:"log_format" help:"text or json (default text)"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)" group:"forwarding"`
+	StatusListen    string   `yaml:"status_listen" help:"address of the status listener: /metrics, /healthz, /readyz; off disables (default 127.0.0.1:9201)" group:"observability"`
+	StatusPprof     bool     `yaml:"status_pprof" help:"also serve /debug/pprof/ on the status listener (default false)" group:"observability"`
+	AccessLog       string   `yaml:"access_log" help:"one log line per request: on or off (default on)" group:"observability"`
+	BulkMetrics     string   `yaml:"bulk_metrics" help:"count bulk item outcomes by reading bulk responses as they stream: on or off (default on)" group:"observability"`
+	ExpiryWarning   Duration `yaml:"expiry_warning" help:"warn when a certificate expires within this (default 720h)" group:"observability"`
+	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)" group:"observability"`
+	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)" group:"observability"`
+	LogFormat       string   `yaml:"log_format" help:"text or json (default text)" group:"observability"`
 
 	explicit map[string]bool // global keys given in the file or as flags
 }
@@ -190,10 +190,10 @@ func (r *Route) Files() []string {
 func (r *Route) ForwardProxy() *url.URL { return r.proxyURL }
 
 // ClientAuth returns the route's listener TLS and client authentication.
-func (r *Route) ClientAuth() clientauth.Config {
-	return clientauth.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
+func (r *Route) ClientAuth() frontdoor.Config {
+	return frontdoor.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
 		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens,
-		Managed: clientauth.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
+		Managed: frontdoor.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
 			ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,12 +21,13 @@ type field struct {
 	global bool  // not a route key
 	secret bool
 	noflag bool // file-only key
+	group  Group
 }
 
 var (
 	routeFields = collect(reflect.TypeFor[Route](), nil, false)
 	// allFields index into Config, whose field 0 is the embedded Route.
-	allFields = append(collect(reflect.TypeFor[Route](), []int{0}, false), collect(reflect.TypeFor[Config](), nil, true)...)
+	allFields = checkGroups(append(collect(reflect.TypeFor[Route](), []int{0}, false), collect(reflect.TypeFor[Config](), nil, true)...))
 )
 
 func collect(t reflect.Type, prefix []int, global bool) []field {
@@ -37,7 +39,7 @@ func collect(t reflect.Type, prefix []int, global bool) []field {
 			continue
 		}
 		idx := append(append([]int{}, prefix...), i)
-		out = append(out, field{key: tag, help: f.Tag.Get("help"), index: idx, global: global, secret: f.Tag.Get("secret") != "", noflag: f.Tag.Get("noflag") != ""})
+		out = append(out, field{key: tag, help: f.Tag.Get("help"), index: idx, global: global, secret: f.Tag.Get("secret") != "", noflag: f.Tag.Get("noflag") != "", group: Group(f.Tag.Get("group"))})
 	}
 	return out
 }
@@ -63,13 +65,18 @@ type Flags struct {
 	order    []string
 }
 
-// RegisterFlags adds --config and one flag per config key to fs.
-func RegisterFlags(fs *flag.FlagSet) *Flags {
+// RegisterFlags adds --config, --keystore and one flag per config key of
+// the given groups to fs (all groups when none are given). The config
+// file may hold every key whatever the groups: they choose only flags.
+func RegisterFlags(fs *flag.FlagSet, groups ...Group) *Flags {
 	fl := &Flags{set: map[string][]string{}}
-	fs.StringVar(&fl.ConfigFile, "config", "", "YAML config file; flags override its values")
+	fs.StringVar(&fl.ConfigFile, "config", "", "YAML config file; flags override its values (default none)")
 	fs.StringVar(&fl.Keystore, "keystore", "", "keystore for ${NAME} references, looked up before the environment (default: esgate.keystore beside the config file, if present)")
+	if len(groups) == 0 {
+		groups = AllGroups
+	}
 	for _, f := range allFields {
-		if f.noflag {
+		if f.noflag || !slices.Contains(groups, f.group) {
 			continue
 		}
 		fs.Var(&flagValue{fl: fl, f: f, isBool: isBool(f)}, FlagName(f.key), f.help)
@@ -89,6 +96,9 @@ type flagValue struct {
 }
 
 func (v *flagValue) String() string { return "" }
+
+// TypeName names the value the flag takes ("" for a switch), for help.
+func (v *flagValue) TypeName() string { return typeName(v.f) }
 func (v *flagValue) IsBoolFlag() bool {
 	return v.isBool
 }

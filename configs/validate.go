@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/frontdoor"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/clientauth"
-	"github.com/esgate/esgate/policy"
 )
 
 // Validate fills defaults, checks every route and loads (once) every file it
@@ -151,7 +151,7 @@ func (r *Route) validate() error {
 			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
 		}
 	}
-	if _, err := clientauth.New(r.ClientAuth(), nil); err != nil {
+	if _, err := frontdoor.New(r.ClientAuth(), nil); err != nil {
 		return err
 	}
 	if r.PolicyProfile == "" {

@@ -15,11 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/metrics"
-	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
 	"github.com/esgate/esgate/proxy/h1"
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/test/pki"
 )
 

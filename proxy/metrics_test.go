@@ -12,8 +12,8 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/test/esserver"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/proxy/esproto"
 )
 
 // reqInfo collects what one request did, for metrics and the access log.

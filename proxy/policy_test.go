@@ -11,10 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/metrics"
-	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/test/esserver"
 )
 

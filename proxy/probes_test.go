@@ -21,8 +21,8 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/metrics"
 )
 
 // rawRequest sends raw bytes to addr (host:port of an http URL) and

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/frontdoor"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/clientauth"
-	"github.com/esgate/esgate/metrics"
-	"github.com/esgate/esgate/policy"
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/proxy/sockio"
 )
 
@@ -104,7 +104,7 @@ type Proxy struct {
 	hostsMu      sync.Mutex  // serializes SetUpstreams
 	nodesRewrite atomic.Bool // see RewriteNodesHTTP
 	policy       atomic.Pointer[policy.Policy]
-	guard        atomic.Pointer[clientauth.Guard]
+	guard        atomic.Pointer[frontdoor.Guard]
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -195,7 +195,7 @@ func (p *Proxy) Close() {
 
 // SetGuard sets the client authentication of the route's listener (nil:
 // none), as a build or reload does.
-func (p *Proxy) SetGuard(g *clientauth.Guard) { p.guard.Store(g) }
+func (p *Proxy) SetGuard(g *frontdoor.Guard) { p.guard.Store(g) }
 
 // SetPolicy replaces the request policy, as a reload does.
 func (p *Proxy) SetPolicy(pol *policy.Policy) { p.policy.Store(pol) }

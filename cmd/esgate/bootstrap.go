@@ -15,9 +15,9 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/auth/bootstrap"
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/keystore"
+	"github.com/esgate/esgate/configs/keystore"
 )
 
 // Bootstrap exit codes, as documented: 0 done, 1 failed, 2 verification
@@ -35,26 +35,27 @@ type bootstrapFlags struct {
 	modes       string // --logstash-output
 }
 
+func (bf *bootstrapFlags) flags(fs *flag.FlagSet) {
+	host, _ := os.Hostname()
+	fs.StringVar(&bf.opts.Output.IndexPattern, "index-pattern", "logstash-*", "with --logstash-output index: the indices Logstash's index setting writes")
+	fs.StringVar(&bf.modes, "logstash-output", bootstrap.DefaultModes, "what the Logstash outputs do, comma-separated: data_stream (Logstash 8's default output), index (index => \"logstash-%{+YYYY.MM.dd}\"), ilm (ilm_enabled => true); the writer role and publish key get exactly what these need")
+	fs.BoolVar(&bf.opts.Output.ECSDisabled, "ecs-disabled", false, "with --logstash-output ilm: ecs_compatibility => disabled (alias logstash, not ecs-logstash)")
+	fs.StringVar(&bf.opts.WriterRole, "writer-role", "logstash_writer", "name of the writer role")
+	fs.StringVar(&bf.opts.ReaderRole, "reader-role", "logstash_reader", "name of the reader role")
+	fs.StringVar(&bf.only, "only", "", "comma-separated pieces to provision: roles, users, keys, keys:publish, keys:read, keys:monitoring, keys:management (default all)")
+	fs.StringVar(&bf.opts.Hostname, "hostname", host, "host name in API key names (esgate-<purpose>-<hostname>) (default: this host's name)")
+	fs.StringVar(&bf.opts.Expiration, "expiration", "", "lifetime of new API keys in ES units, e.g. 30d (default: no expiry)")
+	fs.BoolVar(&bf.opts.Rotate, "rotate", false, "replace existing API keys: create, record, then invalidate the old ones")
+	fs.BoolVar(&bf.opts.ResetPasswords, "reset-passwords", false, "set new passwords on users that already exist")
+	fs.BoolVar(&bf.opts.DryRun, "dry-run", false, "print the plan; write nothing")
+	fs.StringVar(&bf.secrets, "secrets-file", "esgate.secrets", "where minted secrets are written (mode 0600); esgate serve reads it with --config")
+	fs.BoolVar(&bf.showSecrets, "show-secrets", false, "also print minted passwords and API keys")
+	fs.StringVar(&bf.output, "output", "text", "text or json (json holds no secrets)")
+}
+
 func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bf := &bootstrapFlags{}
-	host, _ := os.Hostname()
-	extra := func(fs *flag.FlagSet) {
-		fs.StringVar(&bf.opts.Output.IndexPattern, "index-pattern", "logstash-*", "with --logstash-output index: the indices Logstash's index setting writes")
-		fs.StringVar(&bf.modes, "logstash-output", bootstrap.DefaultModes, "what the Logstash outputs do, comma-separated: data_stream (Logstash 8's default output), index (index => \"logstash-%{+YYYY.MM.dd}\"), ilm (ilm_enabled => true); the writer role and publish key get exactly what these need")
-		fs.BoolVar(&bf.opts.Output.ECSDisabled, "ecs-disabled", false, "with --logstash-output ilm: ecs_compatibility => disabled (alias logstash, not ecs-logstash)")
-		fs.StringVar(&bf.opts.WriterRole, "writer-role", "logstash_writer", "name of the writer role")
-		fs.StringVar(&bf.opts.ReaderRole, "reader-role", "logstash_reader", "name of the reader role")
-		fs.StringVar(&bf.only, "only", "", "comma-separated pieces to provision: roles, users, keys, keys:publish, keys:read, keys:monitoring, keys:management (default all)")
-		fs.StringVar(&bf.opts.Hostname, "hostname", host, "host name in API key names (esgate-<purpose>-<hostname>)")
-		fs.StringVar(&bf.opts.Expiration, "expiration", "", "lifetime of new API keys in ES units, e.g. 30d (default: no expiry)")
-		fs.BoolVar(&bf.opts.Rotate, "rotate", false, "replace existing API keys: create, record, then invalidate the old ones")
-		fs.BoolVar(&bf.opts.ResetPasswords, "reset-passwords", false, "set new passwords on users that already exist")
-		fs.BoolVar(&bf.opts.DryRun, "dry-run", false, "print the plan; write nothing")
-		fs.StringVar(&bf.secrets, "secrets-file", "esgate.secrets", "where minted secrets are written (mode 0600); esgate serve reads it with --config")
-		fs.BoolVar(&bf.showSecrets, "show-secrets", false, "also print minted passwords and API keys")
-		fs.StringVar(&bf.output, "output", "text", "text or json (json holds no secrets)")
-	}
-	return withConfigFlags("bootstrap", args, stderr, extra, exitFailed, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
+	return withConfigFlags("bootstrap", args, stdout, stderr, bf, exitFailed, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
 		if bf.only != "" {
 			for _, p := range strings.Split(bf.only, ",") {
 				bf.opts.Only = append(bf.opts.Only, strings.TrimSpace(p))

@@ -15,13 +15,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/esproto"
-	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
-	"github.com/esgate/esgate/route"
+	"github.com/esgate/esgate/proxy/esproto"
+	"github.com/esgate/esgate/proxy/route"
 )
 
 // checkFlags are check's own flags.
@@ -32,18 +32,19 @@ type checkFlags struct {
 	modes      string
 }
 
+func (cf *checkFlags) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&cf.privileges, "privileges", false, "also check each route's privileges for the Logstash features in use (the privilege doctor)")
+	fs.StringVar(&cf.features.Output.IndexPattern, "index-pattern", "logstash-*", "with --privileges and --logstash-output index: the indices the output writes")
+	fs.StringVar(&cf.modes, "logstash-output", bootstrap.DefaultModes, "with --privileges: what the Logstash outputs do: data_stream, index, ilm (comma-separated), as for bootstrap")
+	fs.BoolVar(&cf.features.Output.ECSDisabled, "ecs-disabled", false, "with --privileges and --logstash-output ilm: ecs_compatibility => disabled")
+	fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: the route carries Logstash monitoring")
+	fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: the route carries central pipeline management")
+	fs.StringVar(&cf.output, "output", "text", "text or json (with --privileges)")
+}
+
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cf := &checkFlags{}
-	extra := func(fs *flag.FlagSet) {
-		fs.BoolVar(&cf.privileges, "privileges", false, "also check each route's privileges for the Logstash features in use (the privilege doctor)")
-		fs.StringVar(&cf.features.Output.IndexPattern, "index-pattern", "logstash-*", "with --privileges and --logstash-output index: the indices the output writes")
-		fs.StringVar(&cf.modes, "logstash-output", bootstrap.DefaultModes, "with --privileges: what the Logstash outputs do: data_stream, index, ilm (comma-separated), as for bootstrap")
-		fs.BoolVar(&cf.features.Output.ECSDisabled, "ecs-disabled", false, "with --privileges and --logstash-output ilm: ecs_compatibility => disabled")
-		fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: the route carries Logstash monitoring")
-		fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: the route carries central pipeline management")
-		fs.StringVar(&cf.output, "output", "text", "text or json (with --privileges)")
-	}
-	return withConfigFlags("check", args, stderr, extra, exitUsage, func(cfg *configs.Config, _ *slog.Logger, _ *reloader) error {
+	return withConfigFlags("check", args, stdout, stderr, cf, exitUsage, func(cfg *configs.Config, _ *slog.Logger, _ *reloader) error {
 		if err := bootstrap.ParseModes(cf.modes, &cf.features.Output); err != nil {
 			return &exitCodeError{code: exitUsage, err: fmt.Errorf("--logstash-output: %w", err)}
 		}

@@ -12,29 +12,42 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
-	"github.com/esgate/esgate/clientauth"
+	"github.com/esgate/esgate/auth/frontdoor"
 )
+
+// hashFlags are hash-password's flags.
+type hashFlags struct {
+	token bool
+	cost  int
+}
+
+func (hf *hashFlags) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&hf.token, "token", false, "hash a bearer token (SHA-256) for client_bearer_tokens instead of a password (bcrypt)")
+	fs.IntVar(&hf.cost, "cost", 12, "bcrypt cost")
+}
 
 // hashPasswordCmd prints the stored form of a client secret: a bcrypt hash
 // for client_basic_users, or with --token the SHA-256 for
 // client_bearer_tokens. The secret is read from standard input (first
 // line) or, on a terminal, a hidden prompt; never from the command line.
 func hashPasswordCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	token := fs.Bool("token", false, "hash a bearer token (SHA-256) for client_bearer_tokens instead of a password (bcrypt)")
-	cost := fs.Int("cost", 12, "bcrypt cost")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: esgate hash-password [--token] < secret")
+	hf := &hashFlags{}
+	fs, _, code, ok := lookupCommand("hash-password").parseFlags(hf, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "error: the secret is read from standard input, not the command line: esgate hash-password [--token] < secret")
 		return exitUsage
 	}
+	token, cost := &hf.token, &hf.cost
 	secret, err := readSecret(stdin, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return exitUsage
 	}
 	if *token {
-		fmt.Fprintln(stdout, clientauth.HashToken(secret))
+		fmt.Fprintln(stdout, frontdoor.HashToken(secret))
 		return exitOK
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(secret), *cost)

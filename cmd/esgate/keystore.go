@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/keystore"
+	"github.com/esgate/esgate/configs/keystore"
 )
 
 // keystorePassEnv names the environment variable with the keystore password.
@@ -54,9 +54,8 @@ func secretLookup(fl *configs.Flags) (func(string) (string, bool), error) {
 	}, nil
 }
 
-const keystoreUsage = `Usage: esgate keystore <command> [--keystore FILE]
-
-  create [--unprotected]   create an empty keystore (password from ESGATE_KEYSTORE_PASS or a prompt)
+// keystoreDetail is the keystore commands, for its help.
+const keystoreDetail = `  create [--unprotected]   create an empty keystore (password from ESGATE_KEYSTORE_PASS or a prompt)
   add NAME [--force]       add a value, read from stdin or a hidden prompt (never from the command line)
   list                     list the names
   show NAME                print a value
@@ -65,23 +64,44 @@ const keystoreUsage = `Usage: esgate keystore <command> [--keystore FILE]
 Config values ${NAME} resolve from the keystore first, then the environment.
 `
 
+// keystoreFlags are the keystore commands' flags.
+type keystoreFlags struct {
+	path        string
+	unprotected bool
+	force       bool
+}
+
+func (kf *keystoreFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&kf.path, "keystore", "esgate.keystore", "keystore file")
+	fs.BoolVar(&kf.unprotected, "unprotected", false, "create: no password (values are sealed but anyone who can read the file can open it)")
+	fs.BoolVar(&kf.force, "force", false, "add: replace an existing value")
+}
+
 // keystoreCmd implements `esgate keystore …`.
 func keystoreCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, keystoreUsage)
+		lookupCommand("keystore").help(stderr)
 		return exitUsage
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("esgate keystore "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("keystore", "esgate.keystore", "keystore file")
-	unprotected := fs.Bool("unprotected", false, "create: no password (values are sealed but anyone who can read the file can open it)")
-	force := fs.Bool("force", false, "add: replace an existing value")
+	if sub == "help" || sub == "-h" || sub == "--help" || sub == "-help" {
+		lookupCommand("keystore").help(stdout)
+		return exitOK
+	}
+	kf := &keystoreFlags{}
+	c := lookupCommand("keystore")
+	fs, _ := c.flagSet(kf)
+	path, unprotected, force := &kf.path, &kf.unprotected, &kf.force
 	// Accept flags before or after NAME.
 	var pos []string
 	rest := args[1:]
 	for {
 		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.help(stdout)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "error: %s\n", flagError(c, err))
 			return exitUsage
 		}
 		if fs.NArg() == 0 {
@@ -118,7 +138,7 @@ func keystoreCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		name = pos[0]
 	case "list":
 	default:
-		fmt.Fprintf(stderr, "error: unknown keystore command %q\n\n%s", sub, keystoreUsage)
+		fmt.Fprintf(stderr, "error: unknown keystore command %q (see esgate keystore --help)\n", sub)
 		return exitUsage
 	}
 	ks, err := keystore.Open(*path, []byte(os.Getenv(keystorePassEnv)))

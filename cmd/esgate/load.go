@@ -15,42 +15,64 @@ import (
 	"golang.org/x/term"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/load"
+	"github.com/esgate/esgate/test/load"
 )
 
 // loadCmd implements `esgate load`: a bulk traffic generator. Against an
 // http:// target (esgate) it needs nothing else; against an https://
 // cluster it takes serve's credential and trust flags and uses esgate's
 // own transport.
+// loadFlags are load's own flags.
+type loadFlags struct {
+	target   string
+	clients  int
+	rate     float64
+	duration time.Duration
+	events   int64
+	warmup   time.Duration
+	verify   bool
+	output   string
+	wo       load.WorkloadOptions
+}
+
+func (lf *loadFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&lf.target, "target", "http://127.0.0.1:9200", "where to send: esgate (http://) or a cluster (https://, with the cluster, trust and credential flags)")
+	fs.IntVar(&lf.clients, "clients", 4, "concurrent connections")
+	fs.Float64Var(&lf.rate, "rate", 0, "open loop: events per second, latency measured from the scheduled send time (default 0: closed loop)")
+	fs.DurationVar(&lf.duration, "duration", 0, "how long to measure (default 10s unless --events is set)")
+	fs.Int64Var(&lf.events, "events", 0, "stop after at most this many events (default 0: no limit)")
+	fs.DurationVar(&lf.warmup, "warmup", 0, "unmeasured warm-up before the run")
+	fs.BoolVar(&lf.verify, "verify", false, "check through _count that every acknowledged event arrived")
+	fs.StringVar(&lf.output, "output", "text", "text or json")
+	fs.IntVar(&lf.wo.BatchSize, "batch-size", 125, "events per bulk request (Logstash's pipeline.batch.size)")
+	fs.IntVar(&lf.wo.BatchBytes, "batch-bytes", 0, "also end a batch at this many bytes (default 0: by count only)")
+	fs.IntVar(&lf.wo.EventSize, "event-size", 300, "mean message length in bytes (log-normal)")
+	fs.StringVar(&lf.wo.Action, "action", "create", "create or index")
+	fs.StringVar(&lf.wo.Index, "index", "logstash-load", "index or data stream")
+	fs.IntVar(&lf.wo.Gzip, "gzip", 1, "gzip level for request bodies, 0 for none (Logstash's default is 1)")
+	fs.Uint64Var(&lf.wo.Seed, "seed", 1, "seed for the generated events")
+	fs.StringVar(&lf.wo.File, "file", "", "replay this NDJSON file (bulk pairs or one document per line) instead of generating")
+}
+
+// loadCmd implements `esgate load`: a bulk traffic generator. Against an
+// http:// target (esgate) it needs nothing else; against an https://
+// cluster it takes the cluster, trust and credential flags and uses
+// esgate's own transport.
 func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("esgate load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fl := configs.RegisterFlags(fs)
-	var (
-		target   = fs.String("target", "http://127.0.0.1:9200", "where to send: esgate (http://) or a cluster (https://, with the credential and trust flags)")
-		clients  = fs.Int("clients", 4, "concurrent connections")
-		rate     = fs.Float64("rate", 0, "open loop: events per second, latency measured from the scheduled send time (default 0: closed loop)")
-		duration = fs.Duration("duration", 0, "how long to measure (default 10s unless --events is set)")
-		events   = fs.Int64("events", 0, "stop after at most this many events")
-		warmup   = fs.Duration("warmup", 0, "unmeasured warm-up before the run")
-		verify   = fs.Bool("verify", false, "check through _count that every acknowledged event arrived")
-		output   = fs.String("output", "text", "text or json")
-		wo       load.WorkloadOptions
-	)
-	fs.IntVar(&wo.BatchSize, "batch-size", 125, "events per bulk request (Logstash's pipeline.batch.size)")
-	fs.IntVar(&wo.BatchBytes, "batch-bytes", 0, "also end a batch at this many bytes")
-	fs.IntVar(&wo.EventSize, "event-size", 300, "mean message length in bytes (log-normal)")
-	fs.StringVar(&wo.Action, "action", "create", "create or index")
-	fs.StringVar(&wo.Index, "index", "logstash-load", "index or data stream")
-	fs.IntVar(&wo.Gzip, "gzip", 1, "gzip level for request bodies, 0 for none (Logstash's default is 1)")
-	fs.Uint64Var(&wo.Seed, "seed", 1, "seed for the generated events")
-	fs.StringVar(&wo.File, "file", "", "replay this NDJSON file (bulk pairs or one document per line) instead of generating")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
+	lf := &loadFlags{}
+	fs, fl, code, ok := lookupCommand("load").parseFlags(lf, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
+	var (
+		target, clients, rate, duration = &lf.target, &lf.clients, &lf.rate, &lf.duration
+		events, warmup, verify, output  = &lf.events, &lf.warmup, &lf.verify, &lf.output
+		wo                              = lf.wo
+	)
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return code

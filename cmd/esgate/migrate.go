@@ -11,43 +11,52 @@ import (
 	"strings"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/keystore"
-	"github.com/esgate/esgate/lsconfig"
+	"github.com/esgate/esgate/configs/keystore"
+	"github.com/esgate/esgate/configs/logstash"
 )
 
-const migrateUsage = `Usage: esgate migrate [flags] PIPELINE...
-
-Reads Logstash pipeline files (or directories of *.conf), makes one esgate
+// migrateDetail describes migrate, for its help.
+const migrateDetail = `Reads Logstash pipeline files (or directories of *.conf), makes one esgate
 route per distinct Elasticsearch connection of their elasticsearch plugins,
 writes the esgate config, and rewrites each plugin to send plain HTTP to its
 route on 127.0.0.1 with the connection and security settings removed: shown
 as a diff, or written in place with a backup.
-
-Flags:
 `
 
+// migrateFlags are migrate's flags.
+type migrateFlags struct {
+	out       string
+	force     bool
+	inPlace   bool
+	firstPort int
+	ksPath    string
+}
+
+func (mf *migrateFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&mf.out, "config-out", "esgate.yml", "where to write the esgate config (mode 0600: it may hold secrets)")
+	fs.BoolVar(&mf.force, "force", false, "overwrite --config-out if it exists")
+	fs.BoolVar(&mf.inPlace, "in-place", false, "rewrite the pipeline files, keeping each as FILE.bak (default: print a diff)")
+	fs.IntVar(&mf.firstPort, "first-port", 9200, "listen port of the first route; the next ones follow, skipping 9201 (the status listener)")
+	fs.StringVar(&mf.ksPath, "keystore", "", "move secrets written in the pipelines into this esgate keystore (created if missing; password from ESGATE_KEYSTORE_PASS, none for an unprotected one) and write ${NAME} references (default none: secrets are copied into the config, with a warning)")
+}
+
 func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, migrateUsage); fs.PrintDefaults() }
-	out := fs.String("config-out", "esgate.yml", "where to write the esgate config (mode 0600: it may hold secrets)")
-	force := fs.Bool("force", false, "overwrite --config-out if it exists")
-	inPlace := fs.Bool("in-place", false, "rewrite the pipeline files, keeping each as FILE.bak (default: print a diff)")
-	firstPort := fs.Int("first-port", 9200, "listen port of the first route; the next ones follow, skipping 9201 (the status listener)")
-	ksPath := fs.String("keystore", "", "move secrets written in the pipelines into this esgate keystore (created if missing; password from ESGATE_KEYSTORE_PASS, none for an unprotected one) and write ${NAME} references")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	mf := &migrateFlags{}
+	c := lookupCommand("migrate")
+	fs, _, code, ok := c.parseFlags(mf, args, stdout, stderr)
+	if !ok {
+		return code
 	}
+	out, force, inPlace, firstPort, ksPath := &mf.out, &mf.force, &mf.inPlace, &mf.firstPort, &mf.ksPath
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "error: name at least one pipeline file or directory")
-		fs.Usage()
+		fmt.Fprintln(stderr, "error: name at least one pipeline file or directory (see esgate migrate --help)")
 		return exitUsage
 	}
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return code
 	}
-	var files []lsconfig.File
+	var files []logstash.File
 	for _, a := range fs.Args() {
 		names := []string{a}
 		if fi, err := os.Stat(a); err == nil && fi.IsDir() {
@@ -62,10 +71,10 @@ func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			if err != nil {
 				return fail(exitUsage, err)
 			}
-			files = append(files, lsconfig.File{Name: n, Src: string(b)})
+			files = append(files, logstash.File{Name: n, Src: string(b)})
 		}
 	}
-	opts := lsconfig.Options{FirstPort: *firstPort}
+	opts := logstash.Options{FirstPort: *firstPort}
 	var ks *keystore.Store
 	if *ksPath != "" {
 		pw := []byte(os.Getenv(keystorePassEnv))
@@ -85,7 +94,7 @@ func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			return ks.Set(name, value)
 		}
 	}
-	res, err := lsconfig.Migrate(files, opts)
+	res, err := logstash.Migrate(files, opts)
 	if err != nil {
 		return fail(exitFailed, err)
 	}

@@ -12,20 +12,32 @@ import (
 	"time"
 )
 
+// probeFlags are probe's flags.
+type probeFlags struct {
+	addr    string
+	live    bool
+	timeout time.Duration
+	quiet   bool
+}
+
+func (pf *probeFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&pf.addr, "status-listen", "127.0.0.1:9201", "the status listener to ask (esgate's status_listen)")
+	fs.BoolVar(&pf.live, "live", false, "ask /healthz (the process serves) instead of /readyz (the routes can forward)")
+	fs.DurationVar(&pf.timeout, "timeout", 3*time.Second, "give up after this long")
+	fs.BoolVar(&pf.quiet, "quiet", false, "print nothing")
+}
+
 // probeCmd asks a running esgate's status listener whether it is ready
 // (/readyz: every route has a live host that accepts its credential) or,
 // with --live, alive (/healthz). It exits 0 or 1, for exec probes and the
 // image's HEALTHCHECK, where there is no curl.
 func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("status-listen", "127.0.0.1:9201", "the status listener to ask (esgate's status_listen)")
-	live := fs.Bool("live", false, "ask /healthz (the process serves) instead of /readyz (the routes can forward)")
-	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	quiet := fs.Bool("quiet", false, "print nothing")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	pf := &probeFlags{}
+	fs, _, code, ok := lookupCommand("probe").parseFlags(pf, args, stdout, stderr)
+	if !ok {
+		return code
 	}
+	addr, live, timeout, quiet := &pf.addr, &pf.live, &pf.timeout, &pf.quiet
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/keystore"
+	"github.com/esgate/esgate/configs/keystore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -25,32 +24,15 @@ const (
 	exitUsage  = 2
 )
 
-const usage = `esgate: an authenticating TLS sidecar proxy for Elasticsearch clients
-
-Usage:
-  esgate serve [--config FILE] [flags]   run the proxy
-  esgate check [--config FILE] [flags]   connect to each route's hosts: cluster, CA fingerprint, who the credentials are
-  esgate keystore create|add|list|show|remove   manage the encrypted keystore for ${NAME} values
-  esgate bootstrap [flags]               provision Logstash's roles, users and API keys (idempotent; --dry-run)
-  esgate load [--target URL] [flags]     bulk load generator (closed or open loop, --verify)
-  esgate probe [--status-listen ADDR] [--live]   exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK
-  esgate hash-password [--token] < secret         the stored form of a client's password (bcrypt) or token (SHA-256)
-  esgate migrate [--in-place] PIPELINE...        move the elasticsearch plugins' connections and credentials from Logstash pipelines into an esgate config
-  esgate version                         print the version
-
-Every config key is also a flag with dashes: api_key is --api-key.
-Run 'esgate serve --help' for the list.
-`
-
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, topUsage())
 		return exitUsage
 	}
 	switch args[0] {
 	case "serve":
-		return withConfig("serve", args[1:], stderr, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
+		return withConfig("serve", args[1:], stdout, stderr, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
 			return serve(ctx, cfg, log, nil, rl)
 		})
 	case "bootstrap":
@@ -71,17 +53,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "esgate", version)
 		return exitOK
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, topUsage())
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", args[0], topUsage())
 	return exitUsage
 }
 
 // withConfig parses flags and the config file, validates, sets up logging
 // and calls f. Errors are printed once, here.
-func withConfig(name string, args []string, stderr io.Writer, f func(*configs.Config, *slog.Logger, *reloader) error) int {
-	return withConfigFlags(name, args, stderr, nil, exitUsage, f)
+func withConfig(name string, args []string, stdout, stderr io.Writer, f func(*configs.Config, *slog.Logger, *reloader) error) int {
+	return withConfigFlags(name, args, stdout, stderr, noFlags{}, exitUsage, f)
 }
 
 // exitCodeError lets f choose the exit code.
@@ -92,20 +74,12 @@ type exitCodeError struct {
 
 func (e *exitCodeError) Error() string { return e.err.Error() }
 
-// withConfigFlags is withConfig with extra flags and the exit code used
-// for configuration errors.
-func withConfigFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), configExit int, f func(*configs.Config, *slog.Logger, *reloader) error) int {
-	fs := flag.NewFlagSet("esgate "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fl := configs.RegisterFlags(fs)
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+// withConfigFlags is withConfig with the command's own flags, bound to o,
+// and the exit code used for configuration errors.
+func withConfigFlags(name string, args []string, stdout, stderr io.Writer, o flagger, configExit int, f func(*configs.Config, *slog.Logger, *reloader) error) int {
+	fs, fl, code, ok := lookupCommand(name).parseFlags(o, args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))

@@ -25,7 +25,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/esgate/esgate/clientauth"
+	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/test/esserver"
 	"github.com/esgate/esgate/test/pki"
 )
@@ -368,7 +368,7 @@ routes:
     listen: %q
     api_key: %q
     client_bearer_tokens: ["bob:%s"]
-`, es.URL, esCA, srvCert, srvKey, mtlsAddr, key, caFile, pwAddr, hash, tokAddr, tokKey, clientauth.HashToken("bob-token"))), 0o600)
+`, es.URL, esCA, srvCert, srvKey, mtlsAddr, key, caFile, pwAddr, hash, tokAddr, tokKey, frontdoor.HashToken("bob-token"))), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncWriter
 	done := make(chan int)
@@ -500,7 +500,7 @@ func TestInternalIssuer(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--status-listen", "off", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme",
 			"--listen-ssl-domains", "localhost", "--listen-ssl-issuer", "internal", "--listen-ssl-storage", storage,
-			"--client-bearer-tokens", "loader:" + clientauth.HashToken("load-token")}, &out, &out)
+			"--client-bearer-tokens", "loader:" + frontdoor.HashToken("load-token")}, &out, &out)
 	}()
 	defer func() { cancel(); <-done }()
 	root := filepath.Join(storage, "esgate-internal-root.crt")

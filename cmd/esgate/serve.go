@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/metrics"
 	"github.com/esgate/esgate/proxy"
 	"github.com/esgate/esgate/proxy/h1"
-	"github.com/esgate/esgate/route"
+	"github.com/esgate/esgate/proxy/metrics"
+	"github.com/esgate/esgate/proxy/route"
 )
 
 // httpServer is a route's server: esgate's h1 loop on plain listeners,

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/esgate/esgate/route"
+	"github.com/esgate/esgate/proxy/route"
 )
 
 // statusHandler serves the status listener: /metrics, /healthz (the

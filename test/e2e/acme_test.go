@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/esgate/esgate/clientauth"
+	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/test/esserver"
 	"github.com/esgate/esgate/test/pki"
 )
@@ -71,7 +71,7 @@ func TestACMEListenerCertificate(t *testing.T) {
 		"--listen-ssl-domains", "localhost", "--listen-ssl-issuer", "acme",
 		"--listen-ssl-acme-directory", "https://"+listen+"/dir", "--listen-ssl-acme-ca-root", acmeRoot,
 		"--listen-ssl-storage", filepath.Join(dir, "certs"),
-		"--client-bearer-tokens", "loader:"+clientauth.HashToken("acme-token"))
+		"--client-bearer-tokens", "loader:"+frontdoor.HashToken("acme-token"))
 
 	// pebble's root (random per run) signs what it issued.
 	pool := x509.NewCertPool()

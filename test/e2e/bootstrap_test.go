@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/auth/bootstrap"
 	"github.com/esgate/esgate/test/esserver"
 )
 

@@ -1,5 +1,3 @@
-// Package e2e runs the built esgate binary as a process against the
-// Elasticsearch-compatible test server and real third-party clients.
 package e2e
 
 import (
@@ -409,7 +407,7 @@ func TestStartupErrors(t *testing.T) {
 	}{
 		{[]string{"serve", "--hosts", "https://x", "--api-key", "a:b", "--listen", "0.0.0.0:9200"}, "error: listen: 0.0.0.0:9200 is not a loopback address"},
 		{[]string{"serve", "--hosts", "https://x"}, "error: no credentials: set one of"},
-		{[]string{"serve", "--hosts", "https://x", "--api-key", "a:b", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"serve", "--hosts", "https://x", "--api-key", "a:b", "--bogus"}, "unknown flag --bogus (see esgate serve --help)"},
 		{[]string{"frobnicate"}, `error: unknown command "frobnicate"`},
 	} {
 		out, err := exec.Command(esgateBin, tt.args...).CombinedOutput()

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	loadgen "github.com/esgate/esgate/load"
 	"github.com/esgate/esgate/test/esserver"
+	loadgen "github.com/esgate/esgate/test/load"
 )
 
 func runLoad(t *testing.T, args ...string) (*loadgen.Result, string, int) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/auth/bootstrap"
 )
 
 // lsClient plays one of Logstash 8's Elasticsearch clients against esgate,

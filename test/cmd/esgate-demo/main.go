@@ -28,9 +28,9 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
-	"github.com/esgate/esgate/bootstrap"
-	"github.com/esgate/esgate/load"
+	"github.com/esgate/esgate/auth/bootstrap"
 	"github.com/esgate/esgate/test/esserver"
+	"github.com/esgate/esgate/test/load"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package lsconfig
+package logstash
 
 import (
 	"strings"

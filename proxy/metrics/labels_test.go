@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/proxy/esproto"
 )
 
 // TestLabelsStayBounded: odd methods and codes do not create new series.

@@ -1,4 +1,4 @@
-package clientauth
+package frontdoor
 
 import (
 	"net/http/httptest"

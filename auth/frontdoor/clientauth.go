@@ -1,4 +1,4 @@
-package clientauth
+package frontdoor
 
 import (
 	"crypto/sha256"

@@ -13,7 +13,7 @@ import (
 // TestDashboardUsesRealMetrics: every esgate_ metric the Grafana dashboard
 // queries exists.
 func TestDashboardUsesRealMetrics(t *testing.T) {
-	b, err := os.ReadFile("../configs/grafana-esgate.json")
+	b, err := os.ReadFile("../../configs/grafana-esgate.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/proxy/esproto"
 )
 
 // Metrics holds every esgate metric. Labels are bounded: route and host come

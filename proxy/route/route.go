@@ -16,14 +16,14 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/bootstrap"
+	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/frontdoor"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
-	"github.com/esgate/esgate/clientauth"
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/keys"
-	"github.com/esgate/esgate/metrics"
-	"github.com/esgate/esgate/policy"
 	"github.com/esgate/esgate/proxy"
+	"github.com/esgate/esgate/proxy/keys"
+	"github.com/esgate/esgate/proxy/metrics"
 )
 
 // Options are what a Route gets besides its configuration. The zero value
@@ -68,11 +68,11 @@ type Route struct {
 	cred  *auth.Source // the configured credential
 	proxy *proxy.Proxy
 	keys  *keys.Manager // with api_key_management
-	guard atomic.Pointer[clientauth.Guard]
+	guard atomic.Pointer[frontdoor.Guard]
 	// managed is the certmagic-managed listener certificate, if any.
-	managed *clientauth.Managed
+	managed *frontdoor.Managed
 	// limiter counts failed client logins across reloads.
-	limiter *clientauth.Limiter
+	limiter *frontdoor.Limiter
 }
 
 // New builds a route from its validated configuration: its TLS material
@@ -88,8 +88,8 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	if o.ExpiryWarning <= 0 {
 		o.ExpiryWarning = 30 * 24 * time.Hour
 	}
-	r := &Route{name: cfg.Name, built: cfg, opts: o, log: o.Log, m: o.Metrics.Route(cfg.Name), limiter: &clientauth.Limiter{}}
-	g, err := clientauth.New(cfg.ClientAuth(), r.limiter)
+	r := &Route{name: cfg.Name, built: cfg, opts: o, log: o.Log, m: o.Metrics.Route(cfg.Name), limiter: &frontdoor.Limiter{}}
+	g, err := frontdoor.New(cfg.ClientAuth(), r.limiter)
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
 	}
@@ -202,7 +202,7 @@ func (r *Route) ServerTLS() *tls.Config {
 	if !r.built.ClientAuth().TLS() {
 		return nil
 	}
-	return clientauth.ServerTLS(r.guard.Load)
+	return frontdoor.ServerTLS(r.guard.Load)
 }
 
 // Start begins health checks and, with api_key_management, mints the
@@ -219,7 +219,7 @@ func (r *Route) Start(ctx context.Context) error {
 		go r.keys.Run(ctx)
 	}
 	if mc := r.built.ClientAuth().Managed; mc.Enabled() {
-		mg, err := clientauth.StartManaged(ctx, mc, nil)
+		mg, err := frontdoor.StartManaged(ctx, mc, nil)
 		if err != nil {
 			return fmt.Errorf("route %q: %w", r.name, err)
 		}
@@ -300,9 +300,9 @@ func (r *Route) Reload(nr *configs.Route, why string) error {
 			err = fmt.Errorf("loading credentials: %w", err)
 		}
 	}
-	var guard *clientauth.Guard
+	var guard *frontdoor.Guard
 	if err == nil {
-		if guard, err = clientauth.New(nr.ClientAuth(), r.limiter); err != nil {
+		if guard, err = frontdoor.New(nr.ClientAuth(), r.limiter); err != nil {
 			err = fmt.Errorf("loading the listener's TLS and clients: %w", err)
 		} else if nr.ClientAuth().TLS() != r.built.ClientAuth().TLS() {
 			err = errors.New("TLS on the listener was turned on or off: restart esgate to apply that")

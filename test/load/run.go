@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/proxy/esproto"
 )
 
 // Options shape a run. Zero values take the documented defaults.

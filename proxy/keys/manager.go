@@ -16,7 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/esproto"
+	"github.com/esgate/esgate/proxy/esproto"
 )
 
 // Options configure a Manager. Zero values take the documented defaults.
