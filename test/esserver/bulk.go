@@ -19,7 +19,7 @@ var knownMeta = map[string]bool{"_index": true, "_id": true, "routing": true, "p
 	"retry_on_conflict": true, "dynamic_templates": true, "list_executed_pipelines": true, "_source": true}
 
 // bulk implements POST /_bulk and /{index}/_bulk (facts A4).
-func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, pathIndex string) {
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, pathIndex string, typedURL bool) {
 	s.stats.bulkRequests.Add(1)
 	compat, ok := s.checkHeaders(w, r, true, true)
 	if !ok {
@@ -40,6 +40,16 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, path
 	}
 	lines := bytes.Split(body[:len(body)-1], []byte("\n"))
 	var items []bulkItem
+	typesWarned := false
+	typesRemoval := func() {
+		if !typesWarned {
+			typesWarned = true
+			s.deprecation(w, "[types removal] Specifying types in bulk requests is deprecated.")
+		}
+	}
+	if typedURL {
+		typesRemoval()
+	}
 	for i := 0; i < len(lines); i++ {
 		line := bytes.TrimSpace(lines[i])
 		if len(line) == 0 {
@@ -68,6 +78,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, path
 		}
 		for k := range meta {
 			if k == "_type" && compat == "7" {
+				typesRemoval() // accepted and ignored, once per request
 				continue
 			}
 			if !knownMeta[k] {

@@ -268,6 +268,50 @@ func (s *Server) indexTemplate(w http.ResponseWriter, r *http.Request, p *princi
 	}
 }
 
+// legacyTemplate is /_template/{name}, the legacy index template API:
+// served by 8.x and 9.x, whose writes 9.x marks deprecated.
+func (s *Server) legacyTemplate(w http.ResponseWriter, r *http.Request, p *principal, name string) {
+	switch r.Method {
+	case "HEAD", "GET":
+		if !s.requireCluster(w, r, p, "indices:admin/template/get") {
+			return
+		}
+		s.mu.Lock()
+		t, ok := s.legacyTemplates[name]
+		s.mu.Unlock()
+		if !ok {
+			if r.Method == "HEAD" {
+				w.Header().Set("X-elastic-product", "Elasticsearch")
+				w.WriteHeader(404)
+				return
+			}
+			s.writeJSON(w, r, 404, obj{}, true)
+			return
+		}
+		s.writeJSON(w, r, 200, obj{{name, t}}, true)
+	case "PUT", "POST":
+		if !s.requireCluster(w, r, p, "indices:admin/template/put") {
+			return
+		}
+		if _, ok := s.checkHeaders(w, r, true, false); !ok {
+			return
+		}
+		var t json.RawMessage
+		if !s.decodeJSON(w, r, &t) {
+			return
+		}
+		s.mu.Lock()
+		s.legacyTemplates[name] = t
+		s.mu.Unlock()
+		if s.major() >= 9 {
+			s.deprecation(w, "Legacy index templates are deprecated in favor of composable templates.")
+		}
+		s.writeJSON(w, r, 200, obj{{"acknowledged", true}}, true)
+	default:
+		s.writeSimpleError(w, r, 405, fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [HEAD, DELETE, GET, PUT, POST]", r.URL.RequestURI(), r.Method))
+	}
+}
+
 func (s *Server) ilmPolicy(w http.ResponseWriter, r *http.Request, p *principal, name string) {
 	switch r.Method {
 	case "GET":

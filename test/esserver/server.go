@@ -30,7 +30,13 @@ var bcryptCost = 10
 type Options struct {
 	// Addr to listen on (default 127.0.0.1:0).
 	Addr string
-	// Version reported by GET / (default 8.15.3). Below 8.15 the Basic
+	// Version reported by GET / (default 8.15.3). Its major selects the
+	// behaviour, not just the number: 8.x accepts compatible-with 7 and 8
+	// (7 routes typed URLs and _type in bulk lines, as REST API
+	// compatibility does); 9.x accepts 8 and 9, answers GET / with the
+	// 9.x shape (Lucene 10, minimum wire compatibility 8.18.0 for 9.0 and
+	// 8.19.0 for 9.1 and later, minimum index compatibility 8.0.0) and
+	// marks legacy _template writes deprecated. Below 8.15 the Basic
 	// WWW-Authenticate challenge has no comma.
 	Version string
 	// ClusterName (default "esgate-test").
@@ -78,9 +84,11 @@ type Server struct {
 	indices   map[string]*index
 	aliases   map[string]string // alias -> write index
 	templates map[string]json.RawMessage
-	policies  map[string]json.RawMessage
-	faults    []*Fault
-	hook      func(*http.Request)
+	// legacyTemplates are /_template's.
+	legacyTemplates map[string]json.RawMessage
+	policies        map[string]json.RawMessage
+	faults          []*Fault
+	hook            func(*http.Request)
 	// monitoringDocs counts what _monitoring/bulk received.
 	monitoringDocs int
 
@@ -114,7 +122,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{opts: opts, CA: opts.CA,
 		users: map[string]*user{}, roles: map[string]Role{}, pkiRoles: map[string][]string{},
 		apiKeys: map[string]*apiKey{}, tokens: map[string]*serviceToken{}, authCache: map[[32]byte]string{},
-		indices: map[string]*index{}, aliases: map[string]string{}, templates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
+		indices: map[string]*index{}, aliases: map[string]string{}, templates: map[string]json.RawMessage{}, legacyTemplates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
 		clusterU: randomID(22),
 	}
 	if s.CA == nil {
@@ -221,6 +229,27 @@ func (s *Server) Stats() Stats {
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 
+// major is the reported version's major: 8 or 9 select behaviour.
+func (s *Server) major() int {
+	ma, _ := strconv.Atoi(strings.SplitN(s.opts.Version, ".", 2)[0])
+	return ma
+}
+
+// compatRange is the REST API versions the server accepts: its major and
+// the one before (RestApiVersion current and minimumSupported).
+func (s *Server) compatRange() (current, previous int) {
+	if s.major() >= 9 {
+		return 9, 8
+	}
+	return 8, 7
+}
+
+// deprecation adds a Warning header as ES's deprecation logger does:
+// 299, the product and version with the build hash, the quoted text.
+func (s *Server) deprecation(w http.ResponseWriter, text string) {
+	w.Header().Add("Warning", fmt.Sprintf("299 Elasticsearch-%s-%s \"%s\"", s.opts.Version, s.buildHash()[:7], text))
+}
+
 func (s *Server) versionBefore(major, minor int) bool {
 	parts := strings.SplitN(s.opts.Version, ".", 3)
 	ma, _ := strconv.Atoi(parts[0])
@@ -290,7 +319,10 @@ func compatVersion(v string) string {
 // checkHeaders applies RestController's Content-Type and compatibility
 // rules (facts A2). It returns the requested compatible version ("" for
 // none) and false when it has answered.
-func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, hasBody, bulk bool) (string, bool) {
+// checkCompat applies RestCompatibleVersionHelper's rules to Accept and,
+// with a body, Content-Type. It returns the Accept's compatible version
+// and false when it has answered.
+func (s *Server) checkCompat(w http.ResponseWriter, r *http.Request, hasBody bool) (string, bool) {
 	accept := r.Header.Get("Accept")
 	ct := r.Header.Get("Content-Type")
 	av := compatVersion(accept)
@@ -298,12 +330,17 @@ func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, hasBody, b
 	if hasBody {
 		cv = compatVersion(ct)
 	}
-	for _, v := range []string{av, cv} {
-		if v != "" && v != "7" && v != "8" {
-			s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
-				kv{"caused_by", causeObj("status_exception", fmt.Sprintf("Accept version must be either version 8 or 7, but found %s. Accept=%s", v, accept))})
-			return "", false
-		}
+	cur, prev := s.compatRange()
+	inRange := func(v string) bool { return v == "" || v == strconv.Itoa(cur) || v == strconv.Itoa(prev) }
+	if !inRange(av) {
+		s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
+			kv{"caused_by", causeObj("status_exception", fmt.Sprintf("Accept version must be either version %d or %d, but found %s. Accept=%s", cur, prev, av, accept))})
+		return "", false
+	}
+	if !inRange(cv) {
+		s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
+			kv{"caused_by", causeObj("status_exception", fmt.Sprintf("Content-Type version must be either version %d or %d, but found %s. Content-Type=%s", cur, prev, cv, ct))})
+		return "", false
 	}
 	if hasBody && (av != "") != (cv != "") && accept != "" && !strings.Contains(accept, "*/*") {
 		s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
@@ -314,6 +351,19 @@ func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, hasBody, b
 		s.writeError(w, r, 400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
 			kv{"caused_by", causeObj("status_exception", fmt.Sprintf("Content-Type and Accept headers have to match when content is present. Accept=%s Content-Type=%s", accept, ct))})
 		return "", false
+	}
+	return av, true
+}
+
+func (s *Server) checkHeaders(w http.ResponseWriter, r *http.Request, hasBody, bulk bool) (string, bool) {
+	av, ok := s.checkCompat(w, r, hasBody)
+	if !ok {
+		return "", false
+	}
+	ct := r.Header.Get("Content-Type")
+	cv := ""
+	if hasBody {
+		cv = compatVersion(ct)
 	}
 	if !hasBody {
 		return av, true
@@ -374,6 +424,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if hook != nil {
 		hook(r)
+	}
+	// RestController reads the media types before any handler or the
+	// security filter: a bad compatible-with is a 400 on every path.
+	if _, ok := s.checkCompat(w, r, hasBody(r)); !ok {
+		io.Copy(io.Discard, r.Body)
+		return
 	}
 	p, fail := s.authenticate(r)
 	if fail != nil {
@@ -460,7 +516,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 		if len(seg) == 2 {
 			idx = seg[0]
 		}
-		s.bulk(w, r, p, idx)
+		s.bulk(w, r, p, idx, false)
+	case len(seg) == 3 && seg[2] == "_bulk" && compatVersion(r.Header.Get("Accept")) == "7" && s.major() == 8:
+		// /{index}/{type}/_bulk: routed only under REST API compatibility
+		// with 7 (RestBulkAction's compat routes), with a deprecation.
+		if !is("POST", "PUT") {
+			bad("POST", "PUT")
+			return
+		}
+		s.bulk(w, r, p, seg[0], true)
 	case seg[len(seg)-1] == "_count" || seg[len(seg)-1] == "_search":
 		if !is("GET", "POST") {
 			bad("GET", "POST")
@@ -473,6 +537,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.search(w, r, p, target, seg[len(seg)-1] == "_count")
 	case len(seg) == 2 && seg[1] == "_refresh":
 		s.writeJSON(w, r, 200, obj{{"_shards", obj{{"total", 2}, {"successful", 1}, {"failed", 0}}}}, true)
+	case seg[0] == "_template" && len(seg) == 2:
+		s.legacyTemplate(w, r, p, seg[1])
 	case seg[0] == "_index_template" && len(seg) == 2:
 		s.indexTemplate(w, r, p, seg[1])
 	case seg[0] == "_ilm" && len(seg) == 3 && seg[1] == "policy":
@@ -503,6 +569,17 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
+	lucene, wire, index := "9.11.1", "7.17.0", "7.0.0"
+	if s.major() >= 9 {
+		// Real 9.x answers (shared/docs/elasticsearch9-logstash9.md §2.2).
+		lucene, wire, index = "10.3.1", "8.19.0", "8.0.0"
+		switch {
+		case s.versionBefore(9, 1):
+			lucene, wire = "10.1.0", "8.18.0"
+		case s.versionBefore(9, 2):
+			lucene = "10.2.2"
+		}
+	}
 	s.writeJSON(w, r, 200, obj{
 		{"name", s.opts.NodeName},
 		{"cluster_name", s.opts.ClusterName},
@@ -511,16 +588,19 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 			{"number", s.opts.Version},
 			{"build_flavor", "default"},
 			{"build_type", "docker"},
-			{"build_hash", "2b5fb8b3d2d5a3a7e2d2c0ef8a8a1e3f1f0e9d8c"},
+			{"build_hash", s.buildHash()},
 			{"build_date", "2024-10-09T22:08:00.328917561Z"},
 			{"build_snapshot", false},
-			{"lucene_version", "9.11.1"},
-			{"minimum_wire_compatibility_version", "7.17.0"},
-			{"minimum_index_compatibility_version", "7.0.0"},
+			{"lucene_version", lucene},
+			{"minimum_wire_compatibility_version", wire},
+			{"minimum_index_compatibility_version", index},
 		}},
 		{"tagline", "You Know, for Search"},
 	}, true)
 }
+
+// buildHash is the test server's own (not a real build's).
+func (s *Server) buildHash() string { return "2b5fb8b3d2d5a3a7e2d2c0ef8a8a1e3f1f0e9d8c" }
 
 func (s *Server) license(w http.ResponseWriter, r *http.Request) {
 	issued := time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC)

@@ -21,7 +21,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:19200", "address to serve HTTPS on")
-	ver := flag.String("version", "8.15.3", "Elasticsearch version to report (below 8.15: old WWW-Authenticate format)")
+	ver := flag.String("version", "8.15.3", "Elasticsearch version to report; its major selects the behaviour: 8.x (compatible-with 7 and 8) or 9.x (compatible-with 8 and 9, the 9.x GET /, deprecated legacy templates); below 8.15: old WWW-Authenticate format")
 	pw := flag.String("elastic-password", "changeme", "password of the built-in elastic superuser")
 	caOut := flag.String("ca-out", "http_ca.crt", "where to write the CA certificate PEM")
 	requireCert := flag.Bool("require-client-cert", false, "refuse TLS clients without a certificate from the CA (client_authentication: required)")
