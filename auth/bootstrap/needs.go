@@ -30,6 +30,11 @@ type Output struct {
 	// ECSDisabled: ecs_compatibility => disabled; the ILM alias is then
 	// "logstash" rather than "ecs-logstash".
 	ECSDisabled bool
+	// Guide: no mode was chosen. The credential then holds the Logstash
+	// security guide's privileges and what every output a pipeline gets
+	// without choosing needs: data streams; the default index with and
+	// without ECS (ecs-logstash-*, logstash-*); ILM with either alias.
+	Guide bool
 }
 
 // Modes of Output, as --logstash-output takes them.
@@ -39,13 +44,18 @@ const (
 	ModeILM        = "ilm"
 )
 
-// DefaultModes covers Logstash 8's default output and the Logstash
-// security guide's logstash-* indices.
-const DefaultModes = ModeDataStream + "," + ModeIndex
+// AllModes lists every mode, in the order reports show them.
+var AllModes = []string{ModeDataStream, ModeIndex, ModeILM}
 
-// ParseModes reads a comma-separated list of data_stream, index, ilm.
+// ParseModes reads a comma-separated list of data_stream, index, ilm. The
+// empty string is the default: every mode, with the guide's privileges
+// (Output.Guide).
 func ParseModes(s string, o *Output) error {
-	o.DataStream, o.Index, o.ILM = false, false, false
+	o.DataStream, o.Index, o.ILM, o.Guide = false, false, false, false
+	if strings.TrimSpace(s) == "" {
+		o.DataStream, o.Index, o.ILM, o.Guide = true, true, true, true
+		return nil
+	}
 	for _, m := range strings.Split(s, ",") {
 		switch strings.TrimSpace(m) {
 		case ModeDataStream:
@@ -65,8 +75,11 @@ func ParseModes(s string, o *Output) error {
 	return nil
 }
 
-// Modes is the inverse of ParseModes.
+// Modes is the inverse of ParseModes ("" for the guide's default).
 func (o Output) Modes() string {
+	if o.Guide {
+		return ""
+	}
 	var m []string
 	if o.DataStream {
 		m = append(m, ModeDataStream)
@@ -130,7 +143,16 @@ func (b *builder) indices(names []string, privs ...string) {
 //	ilm         template as index; GET/PUT _ilm/policy/logstash-policy: cluster manage_ilm;
 //	            HEAD <alias>, PUT <alias-{now/d}-000001>, index to <alias>:
 //	            indices <alias>, <alias>-*: index, create_index, view_index_metadata, manage
+//
+// The guide's default (Output.Guide) is the union of every mode for both
+// ECS settings and the guide's own logstash_writer role and publishing
+// key: cluster manage_index_templates, monitor, manage_ilm, read_ilm;
+// logstash-*: write, create, create_index, manage, manage_ilm,
+// view_index_metadata, create_doc.
 func (o Output) PublishNeeds() RoleSpec {
+	if o.Guide {
+		return Union(append(o.variants(Output.PublishNeeds), GuideWriter())...)
+	}
 	var b builder
 	b.cluster("monitor")
 	if o.Index || o.ILM {
@@ -152,9 +174,70 @@ func (o Output) PublishNeeds() RoleSpec {
 	return b.r
 }
 
+// GuideWriter is the union of the Logstash security guide's
+// logstash_writer role (with its ILM additions) and its publishing API
+// key (shared/docs/logstash-secure-connection.md).
+func GuideWriter() RoleSpec {
+	return RoleSpec{Cluster: []string{"manage_index_templates", "monitor", "manage_ilm", "read_ilm"},
+		Indices: []IndexPriv{{Names: []string{"logstash-*"}, Privileges: []string{"write", "create", "create_index", "manage", "manage_ilm", "view_index_metadata", "create_doc"}}}}
+}
+
+// variants returns f of every concrete output the guide's default covers:
+// data streams, the default index without and with ECS (logstash-*,
+// ecs-logstash-*), and ILM with either alias.
+func (o Output) variants(f func(Output) RoleSpec) []RoleSpec {
+	var out []RoleSpec
+	for _, v := range o.Concrete() {
+		out = append(out, f(v.Output))
+	}
+	return out
+}
+
+// ModeOutput is one mode of an Output, as a concrete Output of its own.
+type ModeOutput struct {
+	Mode   string // data_stream, index or ilm
+	Output Output
+}
+
+// Concrete splits o into one Output per mode it covers; the guide's
+// default covers each mode for both ECS settings.
+func (o Output) Concrete() []ModeOutput {
+	var out []ModeOutput
+	if o.DataStream {
+		out = append(out, ModeOutput{ModeDataStream, Output{DataStream: true}})
+	}
+	if o.Index {
+		out = append(out, ModeOutput{ModeIndex, Output{Index: true, IndexPattern: o.pattern()}})
+		if o.Guide {
+			out = append(out, ModeOutput{ModeIndex, Output{Index: true, IndexPattern: "ecs-logstash-*"}})
+		}
+	}
+	if o.ILM {
+		if o.Guide {
+			out = append(out, ModeOutput{ModeILM, Output{ILM: true}}, ModeOutput{ModeILM, Output{ILM: true, ECSDisabled: true}})
+		} else {
+			out = append(out, ModeOutput{ModeILM, Output{ILM: true, ECSDisabled: o.ECSDisabled}})
+		}
+	}
+	return out
+}
+
 // ReadNeeds is what the elasticsearch input and filter plugins need to
 // read what the output wrote, and any client's first GET /.
 func (o Output) ReadNeeds() RoleSpec {
+	if o.Guide {
+		var names []string
+		for _, v := range o.Concrete() {
+			for _, ip := range v.Output.ReadNeeds().Indices {
+				for _, n := range ip.Names {
+					if !slices.Contains(names, n) {
+						names = append(names, n)
+					}
+				}
+			}
+		}
+		return RoleSpec{Cluster: []string{"monitor"}, Indices: []IndexPriv{{Names: names, Privileges: []string{"read", "view_index_metadata"}}}}
+	}
 	var b builder
 	b.cluster("monitor")
 	var names []string

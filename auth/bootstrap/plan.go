@@ -35,7 +35,7 @@ func (o *Options) defaults() {
 		o.Output.IndexPattern = "logstash-*"
 	}
 	if !o.Output.DataStream && !o.Output.Index && !o.Output.ILM {
-		ParseModes(DefaultModes, &o.Output)
+		ParseModes("", &o.Output) // the guide's default
 	}
 	if o.WriterRole == "" {
 		o.WriterRole = "logstash_writer"
@@ -90,9 +90,10 @@ type RoleSpec struct {
 }
 
 // WriterRoleSpec is logstash_writer, the role of the logstash_internal
-// user: what the outputs need (Output.PublishNeeds). The guide's role
-// (write, create, create_index on logstash-*) alone refuses Logstash 8's
-// default output, which writes the data stream logs-generic-default.
+// user: what the outputs need (Output.PublishNeeds). By default that holds
+// the guide's role and more: the guide's role alone (write, create,
+// create_index on logstash-*) refuses Logstash 8's and 9's default output,
+// which writes the data stream logs-generic-default.
 func (o *Options) WriterRoleSpec() RoleSpec { return o.Output.PublishNeeds() }
 
 // ReaderRoleSpec is logstash_reader: reading what the outputs write, and
@@ -251,6 +252,18 @@ type Features struct {
 	Output     Output // what the outputs do
 	Monitoring bool   // the route carries Logstash monitoring
 	Management bool   // the route carries central pipeline management
+}
+
+// Extra is what Monitoring and Management add to a credential's needs.
+func (f Features) Extra() RoleSpec {
+	var specs []RoleSpec
+	if f.Monitoring {
+		specs = append(specs, MonitoringNeeds())
+	}
+	if f.Management {
+		specs = append(specs, ManagementNeeds())
+	}
+	return Union(specs...)
 }
 
 // Needs returns the privileges the features need: the same table that

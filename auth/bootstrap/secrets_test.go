@@ -7,13 +7,26 @@ import (
 func TestPlanDefaults(t *testing.T) {
 	o := Options{}
 	o.defaults()
-	// The default covers Logstash 8's default output (the data stream
-	// logs-generic-default) and the guide's logstash-* indices.
-	if g, e := o.WriterRoleSpec().String(), "cluster [monitor,manage_index_templates] indices logs-*-* [create_doc,auto_configure] indices logstash-* [index,create_index]"; g != e {
+	// The default is the guide's writer role and publishing key, plus
+	// every output a pipeline gets without choosing: the data stream
+	// logs-generic-default (Logstash 8 and 9), the default index with and
+	// without ECS, and ILM with either alias.
+	if g, e := o.WriterRoleSpec().String(), "cluster [monitor,manage_index_templates,manage_ilm,read_ilm] "+
+		"indices logs-*-* [create_doc,auto_configure] "+
+		"indices logstash-* [index,create_index,write,create,manage,manage_ilm,view_index_metadata,create_doc] "+
+		"indices ecs-logstash-* [index,create_index] "+
+		"indices ecs-logstash,ecs-logstash-* [index,create_index,view_index_metadata,manage] "+
+		"indices logstash,logstash-* [index,create_index,view_index_metadata,manage]"; g != e {
 		t.Errorf("writer %q; want %q", g, e)
 	}
-	if g, e := o.KeySpec("read").String(), "cluster [monitor] indices logs-*-*,logstash-* [read,view_index_metadata]"; g != e {
+	if d := diffRole(GuideWriter(), o.WriterRoleSpec()); d != "" {
+		t.Errorf("the default writer lacks the guide's privileges: %s", d)
+	}
+	if g, e := o.KeySpec("read").String(), "cluster [monitor] indices logs-*-*,logstash-*,ecs-logstash-*,ecs-logstash,logstash [read,view_index_metadata]"; g != e {
 		t.Errorf("read key %q; want %q", g, e)
+	}
+	if err := ParseModes("", &o.Output); err != nil || !o.Output.Guide || o.Output.Modes() != "" {
+		t.Errorf("the empty modes are the guide's default: %+v %v", o.Output, err)
 	}
 	o = Options{}
 	if err := ParseModes("ilm", &o.Output); err != nil {
@@ -30,7 +43,7 @@ func TestPlanDefaults(t *testing.T) {
 	if d := diffRole(o.WriterRoleSpec(), RoleSpec{Cluster: []string{"monitor"}}); d == "" {
 		t.Error("missing privileges not detected")
 	}
-	for _, bad := range []string{"", "streams", "index,nope"} {
+	for _, bad := range []string{",", "streams", "index,nope"} {
 		if err := ParseModes(bad, &o.Output); err == nil {
 			t.Errorf("modes %q accepted", bad)
 		}

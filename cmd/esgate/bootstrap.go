@@ -38,7 +38,7 @@ type bootstrapFlags struct {
 func (bf *bootstrapFlags) flags(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&bf.opts.Output.IndexPattern, "index-pattern", "logstash-*", "with --logstash-output index: the indices Logstash's index setting writes")
-	fs.StringVar(&bf.modes, "logstash-output", bootstrap.DefaultModes, "what the Logstash outputs do, comma-separated: data_stream (Logstash 8's default output), index (index => \"logstash-%{+YYYY.MM.dd}\"), ilm (ilm_enabled => true); the writer role and publish key get exactly what these need")
+	fs.StringVar(&bf.modes, "logstash-output", "", "narrow the writer role and publish key to what these Logstash output modes need, comma-separated: data_stream (the default output of Logstash 8 and 9), index (index => \"logstash-%{+YYYY.MM.dd}\"), ilm (ilm_enabled => true, or auto with data_stream => false) (default: the Logstash security guide's privileges plus every mode, with and without ECS)")
 	fs.BoolVar(&bf.opts.Output.ECSDisabled, "ecs-disabled", false, "with --logstash-output ilm: ecs_compatibility => disabled (alias logstash, not ecs-logstash)")
 	fs.StringVar(&bf.opts.WriterRole, "writer-role", "logstash_writer", "name of the writer role")
 	fs.StringVar(&bf.opts.ReaderRole, "reader-role", "logstash_reader", "name of the reader role")

@@ -35,10 +35,10 @@ type checkFlags struct {
 func (cf *checkFlags) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&cf.privileges, "privileges", false, "also check each route's privileges for the Logstash features in use (the privilege doctor)")
 	fs.StringVar(&cf.features.Output.IndexPattern, "index-pattern", "logstash-*", "with --privileges and --logstash-output index: the indices the output writes")
-	fs.StringVar(&cf.modes, "logstash-output", bootstrap.DefaultModes, "with --privileges: what the Logstash outputs do: data_stream, index, ilm (comma-separated), as for bootstrap")
+	fs.StringVar(&cf.modes, "logstash-output", "", "with --privileges: require what these output modes need of publishing routes: data_stream, index, ilm (comma-separated), as for bootstrap (default: report which modes each publishing route covers; fail only if it covers none)")
 	fs.BoolVar(&cf.features.Output.ECSDisabled, "ecs-disabled", false, "with --privileges and --logstash-output ilm: ecs_compatibility => disabled")
-	fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: the route carries Logstash monitoring")
-	fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: the route carries central pipeline management")
+	fs.BoolVar(&cf.features.Monitoring, "monitoring", false, "with --privileges: every route also carries Logstash monitoring (default false: only routes with policy monitoring)")
+	fs.BoolVar(&cf.features.Management, "management", false, "with --privileges: every route also carries central pipeline management (default false: only routes with policy management)")
 	fs.StringVar(&cf.output, "output", "text", "text or json (with --privileges)")
 }
 
@@ -58,43 +58,121 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	})
 }
 
-// doctor checks each route's credential for what the features need.
+// routePurpose is what a route's credential is for, from its policy:
+// the bootstrap key purpose whose needs the doctor holds it to.
+func routePurpose(profile string) string {
+	switch profile {
+	case "read", "monitoring", "management":
+		return profile
+	}
+	return "publish" // ingest, full: the elasticsearch output
+}
+
+// routeReport is the doctor's verdict on one route.
+type routeReport struct {
+	bootstrap.Check
+	Purpose string             `json:"purpose"`
+	Needs   bootstrap.RoleSpec `json:"needs"`
+	// Covered and NotCovered are the output modes a publishing route's
+	// credential serves and does not (without --logstash-output).
+	Covered    []string `json:"covered_modes,omitempty"`
+	NotCovered []string `json:"not_covered_modes,omitempty"`
+}
+
+// doctor checks each route's credential for what that route is for: a
+// publishing route (policy ingest or full) for the output modes, a read
+// route for reading what they write, monitoring and management routes for
+// their own needs, each as bootstrap grants them. Without
+// --logstash-output a publishing or read route passes when it covers at
+// least one mode, and the report names the modes it covers and those it
+// does not.
 func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Writer) error {
-	want := cf.features.Needs()
-	var checks []bootstrap.Check
+	explicit := cf.modes != ""
+	opts := bootstrap.Options{Output: cf.features.Output}
+	var reports []routeReport
 	for i := range cfg.Routes {
-		rt, err := buildRoute(&cfg.Routes[i])
+		rc := &cfg.Routes[i]
+		rt, err := buildRoute(rc)
 		if err != nil {
 			return err
 		}
 		es, err := bootstrap.NewClient(rt.OwnTransport())
 		if err != nil {
+			rt.Close()
 			return err
 		}
-		checks = append(checks, bootstrap.CheckPrivileges(ctx, es, rt.Name(), want))
+		purpose := routePurpose(rc.PolicyProfile)
+		extra := bootstrap.Features{Monitoring: cf.features.Monitoring, Management: cf.features.Management}.Extra()
+		rep := routeReport{Purpose: purpose}
+		if (purpose == "publish" || purpose == "read") && !explicit {
+			// Which of the modes does the credential cover?
+			var failed []bootstrap.Check
+			for _, m := range bootstrap.AllModes {
+				var o bootstrap.Output
+				bootstrap.ParseModes(m, &o)
+				o.IndexPattern = cf.features.Output.IndexPattern
+				o.ECSDisabled = cf.features.Output.ECSDisabled
+				mo := bootstrap.Options{Output: o}
+				c := bootstrap.CheckPrivileges(ctx, es, rt.Name(), bootstrap.Union(mo.KeySpec(purpose), extra))
+				if c.Error != "" {
+					rep.Check = c
+					break
+				}
+				if len(c.Missing) == 0 {
+					rep.Covered = append(rep.Covered, m)
+					rep.Check = c
+				} else {
+					rep.NotCovered = append(rep.NotCovered, m)
+					failed = append(failed, c)
+				}
+			}
+			if rep.Error == "" && len(rep.Covered) == 0 && len(failed) > 0 {
+				rep.Check = failed[0]
+				var o bootstrap.Output
+				bootstrap.ParseModes(bootstrap.ModeDataStream, &o)
+				rep.Needs = bootstrap.Union((&bootstrap.Options{Output: o}).KeySpec(purpose), extra)
+			}
+			if rep.Needs.Cluster == nil {
+				rep.Needs = bootstrap.Union(opts.KeySpec(purpose), extra)
+			}
+		} else {
+			rep.Needs = bootstrap.Union(opts.KeySpec(purpose), extra)
+			rep.Check = bootstrap.CheckPrivileges(ctx, es, rt.Name(), rep.Needs)
+		}
+		reports = append(reports, rep)
 		rt.Close()
 	}
 	missing := false
 	if cf.output == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"needs": want, "routes": checks})
+		enc.Encode(map[string]any{"routes": reports})
 	}
-	for _, c := range checks {
-		if c.Error != "" || len(c.Missing) > 0 {
+	for _, r := range reports {
+		if r.Error != "" || len(r.Missing) > 0 && len(r.Covered) == 0 {
 			missing = true
 		}
 		if cf.output == "json" {
 			continue
 		}
-		fmt.Fprintf(out, "privileges of route %q for %s:\n", c.Credential, want)
+		c := r.Check
 		switch {
-		case c.Error != "":
-			fmt.Fprintf(out, "  FAILED: %s\n", c.Error)
+		case r.Error != "":
+			fmt.Fprintf(out, "privileges of route %q (%s):\n  FAILED: %s\n", c.Credential, r.Purpose, r.Error)
+		case len(r.Covered) > 0:
+			fmt.Fprintf(out, "privileges of route %q (%s):\n  ok for %s (%s)\n", c.Credential, r.Purpose, strings.Join(r.Covered, ", "), c.Principal)
+			if len(r.NotCovered) > 0 {
+				fmt.Fprintf(out, "  not covered: %s: pipelines in those modes are refused; bootstrap without --logstash-output (or with --logstash-output %s) grants them\n",
+					strings.Join(r.NotCovered, ", "), strings.Join(bootstrap.AllModes, ","))
+			}
 		case len(c.Missing) == 0:
-			fmt.Fprintf(out, "  ok (%s)\n", c.Principal)
+			fmt.Fprintf(out, "privileges of route %q for %s:\n  ok (%s)\n", c.Credential, r.Needs, c.Principal)
 		default:
-			fmt.Fprintf(out, "  MISSING (%s):\n", c.Principal)
+			if len(r.NotCovered) == len(bootstrap.AllModes) {
+				fmt.Fprintf(out, "privileges of route %q (%s): covers none of the output modes (%s); what data_stream, the default output, needs:\n",
+					c.Credential, r.Purpose, strings.Join(bootstrap.AllModes, ", "))
+			}
+			fmt.Fprintf(out, "privileges of route %q for %s:\n  MISSING (%s):\n", c.Credential, r.Needs, c.Principal)
 			for _, m := range c.Missing {
 				on := "cluster"
 				if m.On != "" {

@@ -69,8 +69,12 @@ type bootstrapEnv struct {
 	rec     *recorder
 }
 
-func newBootstrapEnv(t *testing.T) *bootstrapEnv {
-	es, ca := esserver.StartT(t, esserver.Options{})
+func newBootstrapEnv(t *testing.T) *bootstrapEnv { return newBootstrapEnvVersion(t, "") }
+
+// newBootstrapEnvVersion is newBootstrapEnv against a server reporting
+// version ("" for the test server's default 8.x).
+func newBootstrapEnvVersion(t *testing.T, version string) *bootstrapEnv {
+	es, ca := esserver.StartT(t, esserver.Options{Version: version})
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "admin_pw"), "changeme\n")
 	return &bootstrapEnv{es: es, ca: ca, dir: dir, secrets: filepath.Join(dir, "esgate.secrets"), rec: record(es)}
@@ -305,24 +309,25 @@ func TestBootstrapReportsMissingPrivileges(t *testing.T) {
 
 // TestBootstrapBodiesMatchTheGuide compares the role and API key bodies sent
 // with what the default Logstash outputs need (bootstrap/needs.go), in the
-// shape of Elastic's Logstash security guide. Where they
-// differ from the guide's JSON it is on purpose: the guide's writer role
-// (write, create, create_index on logstash-*) refuses Logstash 8's default
-// output, the data stream logs-generic-default; each key holds what its
-// use needs and no more (no manage_ilm without --logstash-output ilm).
+// shape of Elastic's Logstash security guide. By default each holds at
+// least the guide's privileges, plus what the outputs a pipeline gets
+// without choosing need: the guide's writer role alone (write, create,
+// create_index on logstash-*) refuses the default output of Logstash 8 and
+// 9, the data stream logs-generic-default. --logstash-output narrows them.
 func TestBootstrapBodiesMatchTheGuide(t *testing.T) {
 	e := newBootstrapEnv(t)
 	if out, code := e.run(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	golden := map[string]string{
-		// "Configuring Logstash to use basic authentication": data streams
-		// for Logstash 8's default output, the guide's logstash-* indices.
-		"PUT /_security/role/logstash_writer": `{"cluster":["monitor","manage_index_templates"],
-			"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index"]}]}`,
+		// "Configuring Logstash to use basic authentication": the guide's
+		// role with its ILM additions, the guide's publishing key, and
+		// what every default output needs (data streams, the default index
+		// with and without ECS, ILM with either alias).
+		"PUT /_security/role/logstash_writer": `{"cluster":["monitor","manage_index_templates","manage_ilm","read_ilm"],"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index","write","create","manage","manage_ilm","view_index_metadata","create_doc"]},{"names":["ecs-logstash-*"],"privileges":["index","create_index"]},{"names":["ecs-logstash","ecs-logstash-*"],"privileges":["index","create_index","view_index_metadata","manage"]},{"names":["logstash","logstash-*"],"privileges":["index","create_index","view_index_metadata","manage"]}]}`,
 		// "Granting access to the indices Logstash creates".
 		"PUT /_security/role/logstash_reader": `{"cluster":["monitor","manage_logstash_pipelines"],
-			"indices":[{"names":["logs-*-*","logstash-*"],"privileges":["read","view_index_metadata"]}]}`,
+			"indices":[{"names":["logs-*-*","logstash-*","ecs-logstash-*","ecs-logstash","logstash"],"privileges":["read","view_index_metadata"]}]}`,
 		"PUT /_security/user/logstash_internal": `{"roles":["logstash_writer"],"full_name":"Internal Logstash User"}`,
 		"PUT /_security/user/logstash_user":     `{"roles":["logstash_reader","logstash_system"],"full_name":"Kibana User for Logstash"}`,
 		// "Configuring credentials for Centralized Pipeline Management".
@@ -342,8 +347,8 @@ func TestBootstrapBodiesMatchTheGuide(t *testing.T) {
 	// bootstrap.KeySpec), one request per key; compare the last (management)
 	// and check all four through the server's record.
 	wantKeys := map[string]string{
-		"esgate-publish-ls-01":    `{"logstash_writer":{"cluster":["monitor","manage_index_templates"],"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index"]}]}}`,
-		"esgate-read-ls-01":       `{"logstash_reader":{"cluster":["monitor"],"indices":[{"names":["logs-*-*","logstash-*"],"privileges":["read","view_index_metadata"]}]}}`,
+		"esgate-publish-ls-01":    `{"logstash_writer":{"cluster":["monitor","manage_index_templates","manage_ilm","read_ilm"],"indices":[{"names":["logs-*-*"],"privileges":["create_doc","auto_configure"]},{"names":["logstash-*"],"privileges":["index","create_index","write","create","manage","manage_ilm","view_index_metadata","create_doc"]},{"names":["ecs-logstash-*"],"privileges":["index","create_index"]},{"names":["ecs-logstash","ecs-logstash-*"],"privileges":["index","create_index","view_index_metadata","manage"]},{"names":["logstash","logstash-*"],"privileges":["index","create_index","view_index_metadata","manage"]}]}}`,
+		"esgate-read-ls-01":       `{"logstash_reader":{"cluster":["monitor"],"indices":[{"names":["logs-*-*","logstash-*","ecs-logstash-*","ecs-logstash","logstash"],"privileges":["read","view_index_metadata"]}]}}`,
 		"esgate-monitoring-ls-01": `{"logstash_monitoring":{"cluster":["monitor","cluster:admin/xpack/monitoring/bulk"],"indices":[{"names":[".monitoring-ls-*"],"privileges":["create_index","create"]}]}}`,
 		"esgate-management-ls-01": `{"logstash_management":{"cluster":["monitor","manage_logstash_pipelines"]}}`,
 	}

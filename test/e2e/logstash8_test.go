@@ -20,6 +20,8 @@ import (
 // no credential of its own. Every upstream answer is recorded.
 type lsClient struct {
 	t       *testing.T
+	major   string // the cluster's major the client expects ("" 8)
+	agent   string // User-Agent ("" Logstash 8.19.1, plugin 11.22.13)
 	url     string
 	origin  string      // x-elastic-product-origin
 	refused []string    // 401/403 answers
@@ -44,7 +46,11 @@ func (c *lsClient) do(method, path, body string, gz bool, want int, hdr ...strin
 	req.Header.Set("Connection", "Keep-Alive")
 	req.Header.Set("Content-Type", "application/json") // on every request, HEAD and GET too
 	req.Header.Set("x-elastic-product-origin", c.origin)
-	req.Header.Set("User-Agent", "Logstash/8.19.1 (OS=Linux-6.1.0-amd64; JVM=Eclipse Adoptium-21.0.8) logstash-output-elasticsearch/11.22.13")
+	agent := c.agent
+	if agent == "" {
+		agent = "Logstash/8.19.1 (OS=Linux-6.1.0-amd64; JVM=Eclipse Adoptium-21.0.8) logstash-output-elasticsearch/11.22.13"
+	}
+	req.Header.Set("User-Agent", agent)
 	req.Header.Set("Accept-Encoding", "gzip,deflate")
 	if gz {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -83,7 +89,11 @@ func (c *lsClient) register() {
 	json.Unmarshal(root, &info)
 	// Pool#elasticsearch?: ES >= 7.14 must say X-Elastic-Product, or the
 	// plugin refuses to connect.
-	if !strings.HasPrefix(info.Version.Number, "8.") || c.header.Get("X-Elastic-Product") != "Elasticsearch" {
+	major := c.major
+	if major == "" {
+		major = "8"
+	}
+	if !strings.HasPrefix(info.Version.Number, major+".") || c.header.Get("X-Elastic-Product") != "Elasticsearch" {
 		c.t.Errorf("GET /: version %q, X-Elastic-Product %q", info.Version.Number, c.header.Get("X-Elastic-Product"))
 	}
 	if lic := c.do("GET", "/_license", "", false, 200); !bytes.Contains(lic, []byte(`"status":"active"`)) {
@@ -118,100 +128,140 @@ func (c *lsClient) bulk(path string, events int, action string) {
 	}
 }
 
-// TestLogstash8WithBootstrapCredentials: esgate bootstrap with its
-// defaults, then Logstash 8's traffic through esgate with the publish key
-// in each output mode, and the monitoring and central management clients
-// with their keys: no 401 or 403 anywhere, every event acknowledged and
-// counted, each route under the policy made for its client (ingest,
-// monitoring, management, read). The ILM mode is provisioned with
-// --logstash-output ilm. The privilege doctor agrees with bootstrap's
-// verification in each mode.
-func TestLogstash8WithBootstrapCredentials(t *testing.T) {
+// logstash9Agent is Logstash 9.5's User-Agent (output plugin 12.1.6).
+const logstash9Agent = "Logstash/9.5.2 (OS=Linux-6.1.0-amd64; JVM=Eclipse Adoptium-21.0.8) logstash-output-elasticsearch/12.1.6"
+
+// TestLogstashWithBootstrapCredentials: esgate bootstrap, then Logstash's
+// traffic through esgate with the publish key in each output mode, and
+// the monitoring, central management and input/filter clients with their
+// keys: no 401 or 403 anywhere, every event acknowledged and counted, each
+// route under the policy made for its client (ingest, monitoring,
+// management, read). It runs for Logstash 8 (plugin 11.x) against
+// Elasticsearch 8 and Logstash 9 (plugin 12.x) against Elasticsearch 9.
+// Every mode but the last uses bootstrap's defaults (the guide's
+// privileges plus every default output); the last narrows them with
+// --logstash-output ilm. In every mode the privilege doctor, run as the
+// README shows on bootstrap's own secrets file, passes all four routes.
+func TestLogstashWithBootstrapCredentials(t *testing.T) {
 	const bulkPath = "/_bulk?filter_path=errors,items.*.error,items.*.status"
-	for _, mode := range []struct {
-		name, modes string // modes: bootstrap's --logstash-output ("" default)
-		replay      func(c *lsClient)
-		index       string
+	ilm := func(alias string) func(c *lsClient) {
+		return func(c *lsClient) {
+			c.do("HEAD", "/_index_template/"+alias, "", false, 404)
+			c.do("PUT", "/_index_template/"+alias, `{"index_patterns":"`+alias+`-*","template":{"settings":{"index.lifecycle.name":"logstash-policy","index.lifecycle.rollover_alias":"`+alias+`"}},"priority":200}`, false, 200)
+			c.do("HEAD", "/"+alias, "", false, 404)
+			c.do("PUT", "/%3C"+alias+"-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"`+alias+`":{"is_write_index":true}}}`, false, 200)
+			c.do("GET", "/_ilm/policy/logstash-policy", "", false, 404)
+			c.do("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false, 200)
+			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"`+alias+`","routing":null}}`)
+		}
+	}
+	modes := []struct {
+		name   string
+		args   []string // bootstrap's flags beyond the connection
+		check  []string // check --privileges's flags ("" none: as the README shows)
+		replay func(c *lsClient)
+		index  string
 	}{
-		{name: "default data stream", index: "logs-generic-default", replay: func(c *lsClient) {
+		// data_stream => auto with ECS on: create to logs-generic-default.
+		{name: "data stream", index: "logs-generic-default", replay: func(c *lsClient) {
 			c.bulk(bulkPath, 125, `{"create":{"_id":null,"_index":"logs-generic-default","routing":null}}`)
 		}},
+		// data_stream => false: the default index, where ilm_enabled => auto
+		// resolves to true (alias ecs-logstash).
+		{name: "default index ILM auto", index: "ecs-logstash", replay: ilm("ecs-logstash")},
+		// ecs_compatibility => disabled: ILM auto with the alias logstash.
+		{name: "default index ECS disabled", index: "logstash", replay: ilm("logstash")},
+		// index => "app-%{+YYYY.MM.dd}": a custom index, no ILM.
+		{name: "custom index", args: []string{"--index-pattern", "app-*"}, check: []string{"--index-pattern", "app-*"}, index: "app-2026.11.30", replay: func(c *lsClient) {
+			c.do("HEAD", "/_index_template/ecs-logstash", "", false, 404)
+			c.do("PUT", "/_index_template/ecs-logstash", `{"index_patterns":["ecs-logstash-*"],"template":{"settings":{"index.refresh_interval":"5s"}},"priority":200,"_meta":{"description":"ECS index template for logstash"}}`, false, 200)
+			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"app-2026.11.30","routing":null}}`)
+		}},
+		// A 7.x-era config kept as is: index => "logstash-%{+YYYY.MM.dd}".
 		{name: "classic index", index: "logstash-2026.11.30", replay: func(c *lsClient) {
 			c.do("HEAD", "/_index_template/ecs-logstash", "", false, 404)
 			c.do("PUT", "/_index_template/ecs-logstash", `{"index_patterns":["ecs-logstash-*"],"template":{"settings":{"index.refresh_interval":"5s"}},"priority":200,"_meta":{"description":"ECS index template for logstash"}}`, false, 200)
 			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"logstash-2026.11.30","routing":null}}`)
 		}},
-		{name: "ILM", modes: "ilm", index: "ecs-logstash", replay: func(c *lsClient) {
-			c.do("HEAD", "/_index_template/ecs-logstash", "", false, 404)
-			c.do("PUT", "/_index_template/ecs-logstash", `{"index_patterns":"ecs-logstash-*","template":{"settings":{"index.lifecycle.name":"logstash-policy","index.lifecycle.rollover_alias":"ecs-logstash"}},"priority":200}`, false, 200)
-			c.do("HEAD", "/ecs-logstash", "", false, 404)
-			c.do("PUT", "/%3Cecs-logstash-%7Bnow%2Fd%7D-000001%3E", `{"aliases":{"ecs-logstash":{"is_write_index":true}}}`, false, 200)
-			c.do("GET", "/_ilm/policy/logstash-policy", "", false, 404)
-			c.do("PUT", "/_ilm/policy/logstash-policy", `{"policy":{"phases":{"hot":{"actions":{"rollover":{"max_size":"50gb","max_age":"30d"}}}}}}`, false, 200)
-			c.bulk(bulkPath, 125, `{"index":{"_id":null,"_index":"ecs-logstash","routing":null}}`)
-		}},
+		// ilm_enabled => true, provisioned with least privilege.
+		{name: "ILM narrowed", args: []string{"--logstash-output", "ilm"}, index: "ecs-logstash", replay: ilm("ecs-logstash")},
+	}
+	for _, stack := range []struct{ name, version, major, agent string }{
+		{"Logstash 8 on ES 8", "8.15.3", "8", ""},
+		{"Logstash 9 on ES 9", "9.1.5", "9", logstash9Agent},
 	} {
-		t.Run(mode.name, func(t *testing.T) {
-			e := newBootstrapEnv(t)
-			var args []string
-			if mode.modes != "" {
-				args = append(args, "--logstash-output", mode.modes)
-			}
-			if out, code := e.run(t, args...); code != 0 {
-				t.Fatalf("bootstrap: exit %d:\n%s", code, out)
-			}
-			s, err := bootstrap.ReadSecrets(e.secrets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Each client through a route with its key and the policy
-			// bootstrap's secrets file gives that route.
-			policies := map[string]string{"publish": "ingest", "read": "read", "monitoring": "monitoring", "management": "management"}
-			serve := func(purpose string) string {
-				key := s.APIKeys[purpose].Encoded
-				return startEsgate(t, []string{key}, "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", key,
-					"--policy", policies[purpose]).URL
-			}
-			out := &lsClient{t: t, url: serve("publish"), origin: "logstash-output-elasticsearch"}
-			out.register()
-			mode.replay(out)
-			if n := e.es.Count(mode.index); n != 125 {
-				t.Errorf("_count %s = %d; expected 125", mode.index, n)
-			}
-
-			mon := &lsClient{t: t, url: serve("monitoring"), origin: "logstash"}
-			mon.do("HEAD", "/", "", false, 200)
-			mon.do("GET", "/", "", false, 200)
-			mon.do("GET", "/_xpack", "", false, 200)
-			mon.register()
-			mon.do("POST", "/_monitoring/bulk?system_id=logstash&system_api_version=7&interval=1s&filter_path=errors,items.*.error,items.*.status",
-				`{"index":{"_id":null,"_index":"","routing":null,"_type":"logstash_stats"}}`+"\n"+`{"logstash_stats":{"timestamp":"2026-11-30T12:00:00Z"}}`+"\n", true, 200)
-
-			mgmt := &lsClient{t: t, url: serve("management"), origin: "logstash"}
-			mgmt.do("HEAD", "/", "", false, 200)
-			mgmt.do("GET", "/", "", false, 200)
-			mgmt.do("GET", "/_logstash/pipeline?id=main", "", false, 404) // none stored yet: not a refusal
-
-			read := &lsClient{t: t, url: serve("read"), origin: "logstash-input-elasticsearch"}
-			read.do("GET", "/", "", false, 200)
-			read.do("POST", "/"+mode.index+"/_search", `{"query":{"match_all":{}}}`, false, 200)
-
-			for _, c := range []*lsClient{out, mon, mgmt, read} {
-				for _, r := range c.refused {
-					t.Errorf("refused: %s", r)
+		for _, mode := range modes {
+			t.Run(stack.name+"/"+mode.name, func(t *testing.T) {
+				e := newBootstrapEnvVersion(t, stack.version)
+				if out, code := e.run(t, mode.args...); code != 0 {
+					t.Fatalf("bootstrap: exit %d:\n%s", code, out)
 				}
-			}
+				s, err := bootstrap.ReadSecrets(e.secrets)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Each client through a route with its key and the policy
+				// bootstrap's secrets file gives that route.
+				policies := map[string]string{"publish": "ingest", "read": "read", "monitoring": "monitoring", "management": "management"}
+				serve := func(purpose string) string {
+					key := s.APIKeys[purpose].Encoded
+					return startEsgate(t, []string{key}, "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", key,
+						"--policy", policies[purpose]).URL
+				}
+				client := func(url, origin string) *lsClient {
+					return &lsClient{t: t, url: url, origin: origin, major: stack.major, agent: stack.agent}
+				}
+				out := client(serve("publish"), "logstash-output-elasticsearch")
+				out.register()
+				mode.replay(out)
+				if n := e.es.Count(mode.index); n != 125 {
+					t.Errorf("_count %s = %d; expected 125", mode.index, n)
+				}
 
-			// The doctor and bootstrap's verification use one table: the
-			// publish key passes the doctor for the same modes.
-			doctorArgs := []string{"check", "--privileges", "--hosts", e.es.URL, "--ssl-certificate-authorities", e.ca, "--api-key", s.APIKeys["publish"].Encoded}
-			if mode.modes != "" {
-				doctorArgs = append(doctorArgs, "--logstash-output", mode.modes)
-			}
-			if out, code := runBin(t, doctorArgs...); code != 0 {
-				t.Errorf("check --privileges: exit %d:\n%s", code, out)
-			}
-		})
+				mon := client(serve("monitoring"), "logstash")
+				mon.do("HEAD", "/", "", false, 200)
+				mon.do("GET", "/", "", false, 200)
+				mon.do("GET", "/_xpack", "", false, 200)
+				mon.register()
+				mon.do("POST", "/_monitoring/bulk?system_id=logstash&system_api_version=7&interval=1s&filter_path=errors,items.*.error,items.*.status",
+					`{"index":{"_id":null,"_index":"","routing":null,"_type":"logstash_stats"}}`+"\n"+`{"logstash_stats":{"timestamp":"2026-11-30T12:00:00Z"}}`+"\n", true, 200)
+
+				mgmt := client(serve("management"), "logstash")
+				mgmt.do("HEAD", "/", "", false, 200)
+				mgmt.do("GET", "/", "", false, 200)
+				mgmt.do("GET", "/_logstash/pipeline?id=main", "", false, 404) // none stored yet: not a refusal
+
+				// The elasticsearch input and filter read what the output wrote.
+				read := client(serve("read"), "logstash-input-elasticsearch")
+				read.do("GET", "/", "", false, 200)
+				read.do("POST", "/"+mode.index+"/_search", `{"query":{"match_all":{}}}`, false, 200)
+				filter := client(read.url, "logstash-filter-elasticsearch")
+				filter.do("GET", "/"+mode.index+"/_search?size=1", `{"query":{"match_all":{}}}`, false, 200)
+
+				for _, c := range []*lsClient{out, mon, mgmt, read, filter} {
+					for _, r := range c.refused {
+						t.Errorf("refused: %s", r)
+					}
+				}
+
+				// The README's own command on bootstrap's own secrets file:
+				// each of the four routes is held to what it is for, and
+				// the doctor agrees with bootstrap in every mode.
+				doctorArgs := append([]string{"check", "--config", e.secrets, "--privileges"}, mode.check...)
+				report, code := runBin(t, doctorArgs...)
+				if code != 0 || strings.Contains(report, "MISSING") {
+					t.Errorf("check --privileges: exit %d:\n%s", code, report)
+				}
+				for _, route := range []string{`"publish" (publish)`, `"read" (read)`, `"monitoring" for`, `"management" for`} {
+					if !strings.Contains(report, "privileges of route "+route) {
+						t.Errorf("check --privileges does not report route %s:\n%s", route, report)
+					}
+				}
+				if len(mode.args) == 0 && !strings.Contains(report, "ok for data_stream, index, ilm") {
+					t.Errorf("a default bootstrap's publish key should cover every mode:\n%s", report)
+				}
+			})
+		}
 	}
 }
 

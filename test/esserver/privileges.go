@@ -107,16 +107,29 @@ func (s *Server) hasPrivileges(w http.ResponseWriter, r *http.Request, p *princi
 		name string
 		priv obj
 	}
-	var idx []entry
+	// One object per index name, holding every privilege asked of it in
+	// any entry, as ES answers.
+	var idx []*entry
+	byName := map[string]*entry{}
 	for _, ip := range req.Index {
 		for _, n := range ip.Names {
-			e := entry{name: n}
+			e := byName[n]
+			if e == nil {
+				e = &entry{name: n}
+				byName[n] = e
+				idx = append(idx, e)
+			}
 			for _, pr := range ip.Privileges {
 				ok := s.hasIndex(p, pr, n)
 				all = all && ok
-				e.priv = append(e.priv, kv{pr, ok})
+				dup := false
+				for _, have := range e.priv {
+					dup = dup || have.K == pr
+				}
+				if !dup {
+					e.priv = append(e.priv, kv{pr, ok})
+				}
 			}
-			idx = append(idx, e)
 		}
 	}
 	sort.SliceStable(idx, func(i, j int) bool { return idx[i].name < idx[j].name })
