@@ -104,6 +104,7 @@ type Route struct {
 	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)" group:"forwarding"`
 	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1 (default false)" group:"forwarding"`
 	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)" group:"forwarding"`
+	RESTAPICompatibility  int      `yaml:"rest_api_compatibility" help:"7: for 7.x-era clients, ask Elasticsearch 8 for REST API compatibility with 7 (typed URLs, _type in bulk lines) on every request that asks for no version; 0 sends requests as the client does (default 0)" group:"forwarding"`
 	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)" group:"forwarding"`
 	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)" group:"forwarding"`
 	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)" group:"forwarding"`

@@ -84,6 +84,18 @@ func RegisterFlags(fs *flag.FlagSet, groups ...Group) *Flags {
 	return fl
 }
 
+// RegisterKeys adds the flags of single config keys to fs, beside the
+// groups RegisterFlags added: for a command that uses one key of a group.
+func (fl *Flags) RegisterKeys(fs *flag.FlagSet, keys ...string) {
+	for _, k := range keys {
+		for _, f := range allFields {
+			if f.key == k && !f.noflag {
+				fs.Var(&flagValue{fl: fl, f: f, isBool: isBool(f)}, FlagName(f.key), f.help)
+			}
+		}
+	}
+}
+
 func isBool(f field) bool {
 	t := reflect.TypeFor[Config]().FieldByIndex(f.index).Type
 	return t.Kind() == reflect.Bool || (t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Bool)

@@ -177,6 +177,9 @@ func (r *Route) validate() error {
 		one := 1
 		r.CompressionLevel = &one
 	}
+	if r.RESTAPICompatibility != 0 && r.RESTAPICompatibility != 7 {
+		return fmt.Errorf("rest_api_compatibility: want 7 (REST API compatibility with 7.x, which Elasticsearch 8 offers) or 0 (off), got %d; clients of 8.x and 9.x ask for their own version", r.RESTAPICompatibility)
+	}
 	if r.CompressionLevel != nil && (*r.CompressionLevel < 0 || *r.CompressionLevel > 9) {
 		return fmt.Errorf("compression_level: want 0 (off) to 9, got %d", *r.CompressionLevel)
 	}

@@ -54,6 +54,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 			r.Body = &limitedBody{ReadCloser: r.Body, left: max, max: max}
 		}
 	}
+	compat := p.opts.RESTCompat != 0 && setCompat(r, p.opts.RESTCompat)
 	or := outRequest{ctx: r.Context(), method: r.Method, target: requestTarget(r), header: r.Header,
 		custom: p.opts.CustomHeaders, length: r.ContentLength, info: info}
 	if pol != nil {
@@ -75,6 +76,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 	if err != nil {
 		p.serveError(w, r, or.body, err)
 		return
+	}
+	if compat {
+		unsetCompat(res.Header)
 	}
 	if addr := p.nodesAddr(r); addr != "" && res.StatusCode == http.StatusOK {
 		if err := rewriteNodesResponse(res, addr); err != nil {

@@ -63,6 +63,11 @@ type Options struct {
 	UserAgent string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
+	// RESTCompat 7 sets REST API compatibility with 7 on requests that ask
+	// for no version: the vendor Accept and, on a JSON or NDJSON body, the
+	// vendor Content-Type; the answer's vendor Content-Type goes back to
+	// the client as the plain type it sent. 0 (default) changes nothing.
+	RESTCompat int
 	// CompressionLevel, 1-9, gzips request bodies that clients send plain
 	// (Content-Encoding absent) at that level, as Logstash does with
 	// compression_level (default 0: bodies pass as sent).

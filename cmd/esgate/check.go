@@ -220,7 +220,7 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 		// that mints (the forwarding key does not exist before serve).
 		cred := rt.Credential().Header()
 		for _, h := range rt.Proxy().Hosts() {
-			if err := checkHost(ctx, rt.Proxy(), h, cred, out); err != nil {
+			if err := checkHost(ctx, rt.Proxy(), h, cred, rc, out); err != nil {
 				failed++
 				fmt.Fprintf(out, "  %s: FAILED: %s\n", h.URL, err)
 			}
@@ -233,7 +233,7 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 	return nil
 }
 
-func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, cred string, out io.Writer) error {
+func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, cred string, rc *configs.Route, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// esgate's upstream connections wrap *tls.Conn, so Response.TLS is not
@@ -270,8 +270,12 @@ func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, cred stri
 	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
 		return errors.New("GET / has no X-Elastic-Product: Elasticsearch header: this is not Elasticsearch ≥ 7.14, and Logstash and the official clients will refuse it")
 	}
+	major, _, _ := strings.Cut(info.Version.Number, ".")
+	if rc.RESTAPICompatibility == 7 && major != "8" {
+		return fmt.Errorf("rest_api_compatibility: 7 needs Elasticsearch 8, and this cluster is Elasticsearch %s, whose REST API is compatible with 8 and %s only: every request esgate marks compatible-with=7 would get a 400; remove rest_api_compatibility and update the 7.x-era clients", info.Version.Number, major)
+	}
 	fmt.Fprintf(out, "  %s: OK\n", h.URL)
-	fmt.Fprintf(out, "    cluster:        %s (uuid %s), node %s, Elasticsearch %s\n", info.ClusterName, info.ClusterUUID, info.Name, info.Version.Number)
+	fmt.Fprintf(out, "    cluster:        %s (uuid %s), node %s, Elasticsearch %s (major %s, build flavor %s)\n", info.ClusterName, info.ClusterUUID, info.Name, info.Version.Number, major, info.Version.BuildFlavor)
 	if fp != "" {
 		fmt.Fprintf(out, "    CA fingerprint: %s (top of the presented chain; ca_trusted_fingerprint)\n", fp)
 	}

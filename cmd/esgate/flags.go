@@ -32,6 +32,8 @@ type command struct {
 	// groups are the config key groups the command takes as flags, with
 	// --config and --keystore; none: the command reads no esgate config.
 	groups []configs.Group
+	// keys are single config keys of other groups the command also takes.
+	keys []string
 	// own is the heading of the command's own flags.
 	own string
 	// opts returns fresh options of the type the command parses into.
@@ -50,7 +52,8 @@ func commands() []command {
 		{name: "serve", synopsis: "[--config FILE] [flags]", summary: "run the proxy",
 			groups: configs.AllGroups, opts: func() flagger { return noFlags{} }},
 		{name: "check", synopsis: "[--config FILE] [flags]", summary: "connect to each route's hosts: cluster, CA fingerprint, who the credentials are; --privileges: what they may do",
-			groups: []configs.Group{configs.GroupRoute, configs.GroupCluster, configs.GroupTrust, configs.GroupCredential, configs.GroupManagedKey}, own: "Check", opts: func() flagger { return &checkFlags{} }},
+			groups: []configs.Group{configs.GroupRoute, configs.GroupCluster, configs.GroupTrust, configs.GroupCredential, configs.GroupManagedKey},
+			keys:   []string{"rest_api_compatibility"}, own: "Check", opts: func() flagger { return &checkFlags{} }},
 		{name: "bootstrap", synopsis: "[flags]", summary: "provision Logstash's roles, users and API keys (idempotent; --dry-run)",
 			groups: connectionGroups, own: "Bootstrap", opts: func() flagger { return &bootstrapFlags{} }},
 		{name: "load", synopsis: "[--target URL] [flags]", summary: "bulk load generator (closed or open loop, --verify)",
@@ -85,6 +88,7 @@ func (c command) flagSet(o flagger) (*flag.FlagSet, *configs.Flags) {
 	var fl *configs.Flags
 	if len(c.groups) > 0 {
 		fl = configs.RegisterFlags(fs, c.groups...)
+		fl.RegisterKeys(fs, c.keys...)
 	}
 	o.flags(fs)
 	return fs, fl
@@ -101,8 +105,20 @@ func (c command) sections(fs *flag.FlagSet) []section {
 	seen := map[string]bool{}
 	if len(c.groups) > 0 {
 		out = append(out, section{"Config file", configs.FileFlags})
-		for _, g := range c.groups {
-			out = append(out, section{g.Title(), configs.FlagsOf(g)})
+		for _, g := range configs.AllGroups {
+			var names []string
+			if slices.Contains(c.groups, g) {
+				names = configs.FlagsOf(g)
+			} else {
+				for _, k := range c.keys {
+					if configs.GroupOf(k) == g {
+						names = append(names, configs.FlagName(k))
+					}
+				}
+			}
+			if len(names) > 0 {
+				out = append(out, section{g.Title(), names})
+			}
 		}
 		for _, s := range out {
 			for _, n := range s.names {

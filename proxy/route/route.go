@@ -130,6 +130,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		MaxBodySize:           int64(cfg.MaxBodySize),
 		MaxResponseHeaderSize: int64(cfg.MaxResponseHeaderSize),
 		CompressionLevel:      cfg.Compression(),
+		RESTCompat:            cfg.RESTAPICompatibility,
 		Metrics:               r.m,
 		AccessLog:             o.AccessLog,
 		DisableBulkParsing:    o.NoBulkMetrics,
@@ -397,6 +398,7 @@ func restartNeeded(built, nr *configs.Route) []string {
 		}
 	}
 	diff("custom_headers", built.CustomHeaders, nr.CustomHeaders)
+	diff("rest_api_compatibility", built.RESTAPICompatibility, nr.RESTAPICompatibility)
 	diff("connect_timeout", built.ConnectTimeout, nr.ConnectTimeout)
 	diff("ssl_handshake_timeout", built.HandshakeTimeout, nr.HandshakeTimeout)
 	diff("timeout", built.Timeout, nr.Timeout)

@@ -146,21 +146,37 @@ print("indexed", ok, "errors", len(errors))
 // TestRsyslogOmelasticsearch ships lines from a file with rsyslog's
 // omelasticsearch (plain HTTP to esgate, no credentials) into the server.
 func TestRsyslogOmelasticsearch(t *testing.T) {
-	need(t, "/usr/sbin/rsyslogd")
-	need(t, "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so")
 	es, ca := esserver.StartT(t, esserver.Options{})
 	key := writerKey(es, "rsyslog-*")
 	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
+	const lines = 500
+	if n, diag := runRsyslog(t, es, p.addr, `esVersion.major="8"`, "rsyslog-test", lines); n != lines {
+		t.Fatalf("%d of %d lines arrived\n%s", n, lines, diag)
+	}
+	src := string(es.Source("rsyslog-test", firstID(t, es)))
+	if !strings.Contains(src, "request") {
+		t.Errorf("document %s", src)
+	}
+}
+
+// runRsyslog ships lines log lines through rsyslog's omelasticsearch in
+// bulk mode to esgate at addr, with the action's extra parameters, and
+// waits until index holds them all, rsyslog reports a failed request in
+// its error file, or 45 s pass. It returns the count and rsyslog's output
+// and error file.
+func runRsyslog(t *testing.T, es *esserver.Server, addr, params, index string, lines int) (int, string) {
+	t.Helper()
+	need(t, "/usr/sbin/rsyslogd")
+	need(t, "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so")
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "work"), 0o755)
-	const lines = 500
 	var in bytes.Buffer
 	for i := 0; i < lines; i++ {
 		fmt.Fprintf(&in, "app[%d]: request %d served in %dms\n", 100+i%7, i, i%97)
 	}
 	inFile := filepath.Join(dir, "in.log")
 	os.WriteFile(inFile, in.Bytes(), 0o644)
-	host, port, _ := strings.Cut(p.addr, ":")
+	host, port, _ := strings.Cut(addr, ":")
 	conf := fmt.Sprintf(`
 global(workDirectory="%s/work")
 module(load="imfile")
@@ -170,9 +186,9 @@ template(name="es-json" type="list" option.json="on") {
   constant(value="\",\"message\":\"") property(name="msg") constant(value="\"}") }
 input(type="imfile" File="%s" Tag="test:")
 action(type="omelasticsearch" server="%s" serverport="%s" usehttps="off"
-       searchIndex="rsyslog-test" template="es-json" bulkmode="on" esVersion.major="8"
+       searchIndex="%s" template="es-json" bulkmode="on" %s
        errorfile="%s/es-errors.log")
-`, dir, inFile, host, port, dir)
+`, dir, inFile, host, port, index, params, dir)
 	confFile := filepath.Join(dir, "rsyslog.conf")
 	os.WriteFile(confFile, []byte(conf), 0o644)
 	if out, err := exec.Command("/usr/sbin/rsyslogd", "-N1", "-f", confFile).CombinedOutput(); err != nil {
@@ -188,17 +204,15 @@ action(type="omelasticsearch" server="%s" serverport="%s" usehttps="off"
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	deadline := time.Now().Add(45 * time.Second)
-	for es.Count("rsyslog-test") < lines && time.Now().Before(deadline) {
+	errFile := filepath.Join(dir, "es-errors.log")
+	for es.Count(index) < lines && time.Now().Before(deadline) {
+		if fi, err := os.Stat(errFile); err == nil && fi.Size() > 0 {
+			break
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := es.Count("rsyslog-test"); n != lines {
-		errs, _ := os.ReadFile(filepath.Join(dir, "es-errors.log"))
-		t.Fatalf("%d of %d lines arrived\nrsyslog: %s\nerrors: %s", n, lines, out.String(), errs)
-	}
-	src := string(es.Source("rsyslog-test", firstID(t, es)))
-	if !strings.Contains(src, "request") {
-		t.Errorf("document %s", src)
-	}
+	errs, _ := os.ReadFile(errFile)
+	return es.Count(index), "rsyslog: " + out.String() + "\nerrors: " + string(errs)
 }
 
 func firstID(t *testing.T, es *esserver.Server) string {
