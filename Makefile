@@ -13,8 +13,10 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestserver ./test/cmd/estestserver
 
 # The main job on the embedded default: test server + API key + esgate + bulk traffic.
+# ES_VERSION=9.1.5 runs it against an Elasticsearch 9 test server.
+ES_VERSION ?= 8.15.3
 demo: build
-	$(GO) run ./test/cmd/esgate-demo -esgate $(BIN)/esgate
+	$(GO) run ./test/cmd/esgate-demo -esgate $(BIN)/esgate -es-version $(ES_VERSION)
 
 # Everything CI runs: vet, race-enabled tests (unit, sandwich, process-level,
 # real third-party clients when installed), short fuzzing, benchmarks compile.

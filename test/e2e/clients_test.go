@@ -39,14 +39,19 @@ func writerKey(es *esserver.Server, pattern string) string {
 	return enc
 }
 
-// TestGoElasticsearchClient: the official Go client's product check passes
-// through esgate, and its bulk indexer delivers every document, gzipped.
+// TestGoElasticsearchClient: the official Go client (8.x, which asks for
+// compatible-with=8) passes its product check through esgate, and its bulk
+// indexer delivers every document, gzipped, to Elasticsearch 8 and 9.
 func TestGoElasticsearchClient(t *testing.T) {
-	es, ca := esserver.StartT(t, esserver.Options{})
-	key := writerKey(es, "logstash-go*")
-	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
-	for _, compress := range []bool{false, true} {
-		t.Run(fmt.Sprintf("gzip=%v", compress), func(t *testing.T) {
+	for _, tc := range []struct {
+		version  string
+		compress bool
+	}{{"8.15.3", false}, {"8.15.3", true}, {"9.1.5", false}, {"9.1.5", true}} {
+		compress := tc.compress
+		t.Run(fmt.Sprintf("ES %s gzip=%v", tc.version, compress), func(t *testing.T) {
+			es, ca := esserver.StartT(t, esserver.Options{Version: tc.version})
+			key := writerKey(es, "logstash-go*")
+			p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key)
 			client, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{p.URL}, CompressRequestBody: compress})
 			if err != nil {
 				t.Fatal(err)

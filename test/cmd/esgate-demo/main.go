@@ -36,14 +36,15 @@ import (
 func main() {
 	bin := flag.String("esgate", "bin/esgate", "path to the esgate binary")
 	events := flag.Int("events", 5000, "how many events to send")
+	esVersion := flag.String("es-version", "8.15.3", "the test server's Elasticsearch version; its major (8 or 9) selects the behaviour")
 	flag.Parse()
-	if err := demo(*bin, *events); err != nil {
+	if err := demo(*bin, *events, *esVersion); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func demo(bin string, events int) (err error) {
+func demo(bin string, events int, esVersion string) (err error) {
 	dir, err := os.MkdirTemp("", "esgate-demo-")
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func demo(bin string, events int) (err error) {
 	fmt.Println("esgate demo: Logstash-style traffic through esgate into a secured Elasticsearch")
 	fmt.Println()
 
-	es, err := esserver.Start(esserver.Options{})
+	es, err := esserver.Start(esserver.Options{Version: esVersion})
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func demo(bin string, events int) (err error) {
 	if err := es.WriteCA(caFile); err != nil {
 		return err
 	}
-	fmt.Printf("1. Elasticsearch-compatible test server (ES %s, security on, self-signed CA) at %s\n", "8.15.3", es.URL)
+	fmt.Printf("1. Elasticsearch-compatible test server (ES %s, security on, self-signed CA) at %s\n", esVersion, es.URL)
 	fmt.Printf("   CA fingerprint (sha256): %s\n", es.CAFingerprint())
 
 	// Provision what Logstash needs with esgate bootstrap, as an operator
