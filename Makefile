@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./proxy/esproto/
+	$(GO) test -run '^$$' -fuzz FuzzParseForbidden -fuzztime 20s ./proxy/esproto/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./configs/logstash/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./proxy/h1/

@@ -159,11 +159,16 @@ func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) (authBody []byt
 	switch {
 	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
 		p.authFailing.Store(res.StatusCode == http.StatusUnauthorized)
-		if m == nil {
+		if m == nil && res.StatusCode != http.StatusForbidden {
 			return nil
 		}
 		authBody = peekBody(res, maxAuthBody)
-		m.AuthFailure(res.StatusCode, esproto.AuthReason(res.StatusCode, authBody))
+		if m != nil {
+			m.AuthFailure(res.StatusCode, esproto.AuthReason(res.StatusCode, authBody))
+		}
+		if res.StatusCode == http.StatusForbidden {
+			p.explainForbidden(authBody)
+		}
 	case res.StatusCode < 300:
 		p.authFailing.Store(false)
 		if info != nil && !p.opts.DisableBulkParsing && info.endpoint == "bulk" && (res.ContentLength < 0 || res.ContentLength <= maxBulkParse) {
@@ -172,6 +177,31 @@ func (p *Proxy) afterResponse(info *reqInfo, res *http.Response) (authBody []byt
 		}
 	}
 	return authBody
+}
+
+// explainForbidden logs, once per refused action and route, what a 403
+// means for a Logstash pipeline and which bootstrap mode grants it: the
+// operator sees the fix in esgate's log, not only Logstash's retries.
+func (p *Proxy) explainForbidden(body []byte) {
+	if f, ok := esproto.ParseForbidden(body); ok {
+		p.explain(f)
+	}
+}
+
+// explain logs f's hint, once per action.
+func (p *Proxy) explain(f esproto.Forbidden) {
+	hint := f.Hint()
+	if hint == "" {
+		return
+	}
+	if _, seen := p.explained.LoadOrStore(f.Action, true); seen {
+		return
+	}
+	p.log.Warn("Elasticsearch refused an action: a privilege is missing", "route", p.name, "action", f.Action,
+		"indices", f.Indices, "granted_by", f.GrantedBy, "fix", hint)
+	if p.opts.OnForbidden != nil {
+		p.opts.OnForbidden(f.Action, hint)
+	}
 }
 
 // maxBulkParse bounds the copy of a bulk response kept for counting items.
@@ -233,10 +263,17 @@ func (b *bulkCapture) finish() {
 	if err != nil {
 		return
 	}
+	forbidden := false
 	for k, n := range counts {
 		b.info.items += n
 		if k.ErrorType != "" {
 			b.info.itemErrors += n
+		}
+		forbidden = forbidden || k.Status == 403
+	}
+	if forbidden {
+		if f, ok := esproto.ForbiddenItem(b.buf); ok {
+			b.p.explain(f)
 		}
 	}
 	b.p.opts.Metrics.BulkItems(counts)

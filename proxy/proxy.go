@@ -63,6 +63,9 @@ type Options struct {
 	UserAgent string
 	// MaxBodySize rejects larger request bodies with 413 (default 0: no limit).
 	MaxBodySize int64
+	// OnForbidden, when set, is called once per refused action that
+	// explainForbidden logged (for tests).
+	OnForbidden func(action, hint string)
 	// RESTCompat 7 sets REST API compatibility with 7 on requests that ask
 	// for no version: the vendor Accept and, on a JSON or NDJSON body, the
 	// vendor Content-Type; the answer's vendor Content-Type goes back to
@@ -113,6 +116,7 @@ type Proxy struct {
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
+	explained    sync.Map // refused actions already explained in the log
 	// authFailing is set by a 401 from Elasticsearch and cleared by a 2xx.
 	authFailing atomic.Bool
 	lastOK      atomic.Int64 // unix nanos of the last upstream answer

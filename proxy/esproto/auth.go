@@ -1,6 +1,7 @@
 package esproto
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -68,4 +69,82 @@ func KeyRefused(body []byte) (reason string, refused bool) {
 		return e.Additional, strings.HasPrefix(e.Additional, "API key:")
 	}
 	return "", false
+}
+
+// Forbidden is what a 403's reason says: the action refused, the indices
+// it was refused on ("" for a cluster action), and the privileges that
+// would grant it.
+type Forbidden struct {
+	Action, Indices, GrantedBy string
+}
+
+// ParseForbidden reads Elasticsearch's 403 reason, "action [A] is
+// unauthorized for … [on indices [I]], this action is granted by the
+// cluster|index privileges [P]"; ok is false for another body.
+func ParseForbidden(body []byte) (f Forbidden, ok bool) {
+	e, ok := ParseError(body)
+	if !ok {
+		return f, false
+	}
+	return parseForbiddenReason(e.Reason)
+}
+
+// ForbiddenItem reads the first 403 item of a bulk response, whose error
+// reason has a 403's words; ok is false when there is none.
+func ForbiddenItem(body []byte) (Forbidden, bool) {
+	i := bytes.Index(body, []byte(`"reason":"action [`))
+	if i < 0 {
+		return Forbidden{}, false
+	}
+	rest := body[i+len(`"reason":`):]
+	end := 1
+	for end < len(rest) && rest[end] != '"' {
+		if rest[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	if end >= len(rest) {
+		return Forbidden{}, false
+	}
+	var r string
+	if json.Unmarshal(rest[:end+1], &r) != nil {
+		return Forbidden{}, false
+	}
+	return parseForbiddenReason(r)
+}
+
+func parseForbiddenReason(r string) (f Forbidden, ok bool) {
+	rest, found := strings.CutPrefix(r, "action [")
+	if !found {
+		return f, false
+	}
+	f.Action, rest, found = strings.Cut(rest, "]")
+	if !found {
+		return Forbidden{}, false
+	}
+	if _, after, ok := strings.Cut(rest, " on indices ["); ok {
+		f.Indices, _, _ = strings.Cut(after, "]")
+	}
+	if i := strings.LastIndex(rest, "privileges ["); i >= 0 {
+		f.GrantedBy, _, _ = strings.Cut(rest[i+len("privileges ["):], "]")
+	}
+	return f, true
+}
+
+// Hint explains a refused action in Logstash's terms and names the fix
+// when bootstrap's narrowed modes are the likely cause ("" when there is
+// nothing to add to Elasticsearch's own words).
+func (f Forbidden) Hint() string {
+	a := f.Action
+	switch {
+	case strings.HasPrefix(a, "cluster:admin/ilm/") || strings.HasPrefix(a, "indices:admin/ilm/"):
+		return "this credential cannot manage ILM (ilm_enabled, or auto with data_stream => false): provision with esgate bootstrap without --logstash-output, or with --logstash-output ilm"
+	case strings.HasPrefix(a, "indices:admin/index_template/") || strings.HasPrefix(a, "indices:admin/template/"):
+		return "this credential cannot manage index templates (manage_template): provision with esgate bootstrap without --logstash-output, or with index or ilm"
+	case strings.HasPrefix(a, "indices:admin/auto_create") || strings.HasPrefix(a, "indices:admin/create") ||
+		strings.HasPrefix(a, "indices:data/write/"):
+		return "this credential cannot write to " + f.Indices + ": provision with esgate bootstrap without --logstash-output (it covers data streams, logstash-*, ecs-logstash-* and ILM), or --index-pattern for a custom index"
+	}
+	return ""
 }
