@@ -162,8 +162,12 @@ func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Wri
 		case len(r.Covered) > 0:
 			fmt.Fprintf(out, "privileges of route %q (%s):\n  ok for %s (%s)\n", c.Credential, r.Purpose, strings.Join(r.Covered, ", "), c.Principal)
 			if len(r.NotCovered) > 0 {
-				fmt.Fprintf(out, "  not covered: %s: pipelines in those modes are refused; bootstrap without --logstash-output (or with --logstash-output %s) grants them\n",
-					strings.Join(r.NotCovered, ", "), strings.Join(bootstrap.AllModes, ","))
+				what := "pipelines writing in those modes are refused"
+				if r.Purpose == "read" {
+					what = "reading what those modes write is refused"
+				}
+				fmt.Fprintf(out, "  not covered: %s: %s; bootstrap without --logstash-output (or with --logstash-output %s) grants them\n",
+					strings.Join(r.NotCovered, ", "), what, strings.Join(bootstrap.AllModes, ","))
 			}
 		case len(c.Missing) == 0:
 			fmt.Fprintf(out, "privileges of route %q for %s:\n  ok (%s)\n", c.Credential, r.Needs, c.Principal)
