@@ -73,3 +73,33 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Errorf("routes %+v", cfg.Routes)
 	}
 }
+
+// TestREADMELegacyRoute: the README's compat-7 route is a valid config.
+func TestREADMELegacyRoute(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```yaml\n# esgate.yml: a route for the old rsyslog")
+	if i < 0 {
+		t.Fatal("README has no legacy route example")
+	}
+	block := s[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "legacy_api_key")
+	os.WriteFile(keyFile, []byte("id:secret\n"), 0o600)
+	cfgFile := filepath.Join(dir, "esgate.yml")
+	os.WriteFile(cfgFile, []byte(strings.ReplaceAll(block, "/etc/esgate/legacy_api_key", keyFile)), 0o600)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fl := RegisterFlags(fs)
+	fs.Parse([]string{"--config", cfgFile})
+	cfg, err := Load(fl, nil)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil || cfg.Routes[0].RESTAPICompatibility != 7 {
+		t.Fatalf("README's legacy route: %v", err)
+	}
+}
