@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // hasCompat reports whether a media type value asks for a REST API version.
@@ -42,4 +46,53 @@ func unsetCompat(h http.Header) {
 	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "application/vnd.elasticsearch+json") && hasCompat(ct) {
 		h.Set("Content-Type", "application/json")
 	}
+}
+
+// checkCompatMajor asks the cluster its version once a host answers and
+// warns when its major cannot serve RESTCompat: REST API compatibility
+// spans one major, so compatible-with=7 needs Elasticsearch 8. It retries
+// every ResurrectDelay until a host answers GET / or ctx ends.
+func (p *Proxy) checkCompatMajor(ctx context.Context) {
+	for {
+		if version, ok := p.clusterVersion(ctx); ok {
+			major, _, _ := strings.Cut(version, ".")
+			ok := major == strconv.Itoa(p.opts.RESTCompat+1)
+			if !ok {
+				p.log.Warn("rest_api_compatibility cannot work with this cluster: REST API compatibility spans one major, and every request esgate marks compatible-with="+
+					strconv.Itoa(p.opts.RESTCompat)+" will get a 400; remove rest_api_compatibility and update the old clients",
+					"route", p.name, "rest_api_compatibility", p.opts.RESTCompat, "elasticsearch", version)
+			}
+			if p.opts.OnCompatChecked != nil {
+				p.opts.OnCompatChecked(version, ok)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.opts.ResurrectDelay):
+		}
+	}
+}
+
+// clusterVersion is GET /'s version.number from a live host.
+func (p *Proxy) clusterVersion(ctx context.Context) (string, bool) {
+	h := p.pool.Load().pick(nil)
+	if h == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
+	defer cancel()
+	res, err := p.Probe(ctx, h, http.MethodGet, "/")
+	if err != nil {
+		return "", false
+	}
+	defer res.Body.Close()
+	var info struct {
+		Version struct{ Number string } `json:"version"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&info) != nil || info.Version.Number == "" {
+		return "", false
+	}
+	return info.Version.Number, true
 }

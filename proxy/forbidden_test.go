@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
@@ -41,5 +42,30 @@ func TestForbiddenIsExplained(t *testing.T) {
 	if len(explained) != 2 || !strings.Contains(explained[0], "cluster:admin/ilm/put: this credential cannot manage ILM") ||
 		!strings.Contains(explained[0], "--logstash-output ilm") || !strings.HasPrefix(explained[1], "indices:admin/index_template/put: this credential cannot manage index templates") {
 		t.Errorf("explained %q", explained)
+	}
+}
+
+// TestCompatMajorWarning: a compat-7 route against Elasticsearch 9 is
+// warned about at start, naming the version; against 8 it is fine.
+func TestCompatMajorWarning(t *testing.T) {
+	for _, v := range []string{"9.1.5", "8.15.3"} {
+		es, ca := esserver.StartT(t, esserver.Options{Version: v})
+		type result struct {
+			version string
+			ok      bool
+		}
+		got := make(chan result, 1)
+		sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Raw("basic", "Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="), func(o *proxy.Options) {
+			o.RESTCompat = 7
+			o.OnCompatChecked = func(version string, ok bool) { got <- result{version, ok} }
+		}, es.URL)
+		select {
+		case r := <-got:
+			if r.version != v || r.ok != (v == "8.15.3") {
+				t.Errorf("ES %s: checked %+v", v, r)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ES %s: the cluster's version was never checked", v)
+		}
 	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// OnForbidden, when set, is called once per refused action that
 	// explainForbidden logged (for tests).
 	OnForbidden func(action, hint string)
+	// OnCompatChecked, when set, is called once the cluster's version is
+	// known to a RESTCompat route: ok is false when its major cannot serve
+	// RESTCompat, which is then logged as a warning (for tests).
+	OnCompatChecked func(version string, ok bool)
 	// RESTCompat 7 sets REST API compatibility with 7 on requests that ask
 	// for no version: the vendor Accept and, on a JSON or NDJSON body, the
 	// vendor Content-Type; the answer's vendor Content-Type goes back to
@@ -188,6 +192,13 @@ func (p *Proxy) Start(ctx context.Context) {
 		defer p.wg.Done()
 		p.resurrect(ctx)
 	}()
+	if p.opts.RESTCompat != 0 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.checkCompatMajor(ctx)
+		}()
+	}
 }
 
 // Close stops the health checker and closes idle upstream connections.
