@@ -167,8 +167,12 @@ func New(opts Options) (*Proxy, error) {
 	p.pool.Store(newPool(opts.Upstreams))
 	p.policy.Store(opts.Policy)
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+	short := &net.Dialer{Timeout: min(opts.ConnectTimeout, LastResortConnectTimeout), KeepAlive: 30 * time.Second}
 	p.client = &upstreamClient{
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			if ctx.Value(lastResortKey{}) != nil {
+				return p.dialTLS(ctx, short, "tcp", addr)
+			}
 			return p.dialTLS(ctx, dialer, "tcp", addr)
 		},
 		maxIdle:       opts.MaxIdlePerHost,
@@ -431,6 +435,16 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 	}
 	for {
 		h := p.pool.Load().pick(tried)
+		lastResort := false
+		if h == nil && len(tried) == 0 {
+			// Every host is dead: try the one that failed longest ago,
+			// with a short connect timeout, rather than answer 503 until
+			// the health checker sees it back.
+			if h = p.pool.Load().lastResort(); h != nil {
+				lastResort = true
+				or.ctx = context.WithValue(ctx, lastResortKey{}, true)
+			}
+		}
 		if h == nil {
 			if lastErr != nil {
 				return nil, lastErr
@@ -444,8 +458,13 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		res, err := p.client.do(or)
 		var authBody []byte
 		h.inflight.Add(-1)
+		or.ctx = ctx
 		if info := or.info; info != nil {
 			info.host, info.upstream = h.URL.Host, time.Since(sent)
+		}
+		if err == nil && lastResort && h.markAlive() {
+			p.opts.Metrics.HostUp(h.URL.Host, true)
+			p.log.Info("host is alive again", "route", p.name, "host", h.URL.Host, "by", "a request")
 		}
 		if err == nil {
 			p.lastOK.Store(time.Now().UnixNano())
@@ -473,6 +492,10 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		if !errors.As(err, &de) {
 			return nil, err
 		}
+		if lastResort {
+			h.markDead(err) // already dead: the failure time moves on
+			return nil, fmt.Errorf("%w (last try: %w)", ErrNoLiveHosts, err)
+		}
 		lastErr = err
 		if de.TLS {
 			p.opts.Metrics.TLSFailure(h.URL.Host, tlsReason(err))
@@ -489,6 +512,14 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 		}
 	}
 }
+
+// LastResortConnectTimeout bounds the connect of a request that tries a
+// dead host because every host of its route is dead (at most
+// connect_timeout).
+const LastResortConnectTimeout = time.Second
+
+// lastResortKey marks a request's context for the short connect.
+type lastResortKey struct{}
 
 // maxAuthBody is how much of a 401/403 answer is read to classify it; the
 // client still gets the whole answer.

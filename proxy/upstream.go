@@ -21,6 +21,7 @@ type Upstream struct {
 	inflight atomic.Int64
 	lastErr  atomic.Pointer[error]
 	deadAt   atomic.Int64 // unix nanos of the last transition to dead
+	failAt   atomic.Int64 // unix nanos of the last failure (dead or not)
 }
 
 // Alive reports whether the host is in rotation.
@@ -43,6 +44,7 @@ func newUpstream(u *url.URL) *Upstream {
 // markDead takes the host out of rotation; it reports whether it was alive.
 func (u *Upstream) markDead(err error) bool {
 	u.lastErr.Store(&err)
+	u.failAt.Store(time.Now().UnixNano())
 	if u.alive.CompareAndSwap(true, false) {
 		u.deadAt.Store(time.Now().UnixNano())
 		return true
@@ -121,6 +123,23 @@ outer:
 		}
 		if l := h.inflight.Load(); best == nil || l < bestLoad {
 			best, bestLoad = h, l
+		}
+	}
+	return best
+}
+
+// lastResort returns the dead host that failed longest ago, for a request
+// that finds every host dead (nil when some host is alive): the only host
+// of a route is never out of reach, as nginx treats a group's only server
+// and as Logstash's pool keeps trying.
+func (p *pool) lastResort() *Upstream {
+	var best *Upstream
+	for _, h := range p.hosts {
+		if h.alive.Load() {
+			return nil
+		}
+		if best == nil || h.failAt.Load() < best.failAt.Load() {
+			best = h
 		}
 	}
 	return best
