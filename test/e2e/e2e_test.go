@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building esgate:", err)
 		os.Exit(1)
 	}
+	if b := os.Getenv("ESGATE_TEST_BIN"); b != "" {
+		esgateBin = b // another build, to measure before and after a change
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -88,7 +91,12 @@ func freePort(t testing.TB) string {
 // accepts connections. secrets must never appear in its output.
 func startEsgate(t testing.TB, secrets []string, args ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
+	return startEsgateAt(t, freePort(t), secrets, args...)
+}
+
+// startEsgateAt is startEsgate listening on addr.
+func startEsgateAt(t testing.TB, addr string, secrets []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{out: &syncBuffer{}, addr: addr, URL: "http://" + addr, done: make(chan error, 1)}
 	p.cmd = exec.Command(esgateBin, append([]string{"serve", "--listen", addr, "--log-level", "debug", "--status-listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -348,6 +348,24 @@ func (s *Server) ilmPolicy(w http.ResponseWriter, r *http.Request, p *principal,
 	}
 }
 
+// Sources returns the _source of every document in indexName, in the
+// order they were indexed (for tests that check what arrived).
+func (s *Server) Sources(indexName string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ix := s.indices[indexName]
+	if ix == nil {
+		return nil
+	}
+	out := make([]json.RawMessage, 0, len(ix.order))
+	for _, id := range ix.order {
+		if d := ix.docs[id]; d != nil {
+			out = append(out, d.source)
+		}
+	}
+	return out
+}
+
 // FirstID returns the id of the first document indexed into indexName, or "".
 func (s *Server) FirstID(indexName string) string {
 	s.mu.Lock()
