@@ -30,6 +30,7 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 5s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 5s ./proxy/h1/
+	$(GO) test -run '^$$' -fuzz FuzzFramingGuard -fuzztime 5s ./proxy/h1/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 test-short:
@@ -55,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 60s ./proxy/h1/
+	$(GO) test -run '^$$' -fuzz FuzzFramingGuard -fuzztime 60s ./proxy/h1/
 
 # Go benchmarks (allocations per request, tiny/small/large bodies); with
 # BENCH_DIR pointing at a side-by-side harness (compare.sh: nginx, haproxy,

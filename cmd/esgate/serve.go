@@ -95,6 +95,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		s.srv = std
+		if s.rt.ServerTLS() != nil {
+			// TLS listeners: net/http, behind the framing guard h1's
+			// handoffs use too.
+			s.ln = h1.GuardTLS(ln, std)
+		}
 		if s.rt.ServerTLS() == nil {
 			// Plain listeners: esgate's own HTTP/1.1 loop, with net/http
 			// for what it does not serve itself.

@@ -26,6 +26,16 @@
 // FuzzServe holds the whole server to net/http's: the same bytes on a
 // connection get the same answers.
 //
+// Requests whose framing RFC 9112 says a server must refuse and close
+// (both Content-Length and Transfer-Encoding, Transfer-Encoding on
+// HTTP/1.0 or not ending in chunked, a Content-Length that is not one
+// number) never reach net/http: GuardFraming, in front of net/http on
+// handed-off connections and on TLS listeners (GuardTLS), answers them
+// with a 400 in Elasticsearch's error shape and closes, so nothing
+// smuggled behind them is read. This is where h1 differs from net/http on
+// purpose; TestSameAsNetHTTP lists each case and FuzzFramingGuard holds
+// the guard to net/http on everything else.
+//
 // The handler must not keep the Request, its Header or its Body after it
 // returns: they are reused for the connection's next request.
 //

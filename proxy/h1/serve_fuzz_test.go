@@ -44,7 +44,9 @@ func halfClosed(t *testing.T, addr, raw string) []string {
 
 // FuzzServe sends arbitrary bytes (usually a few requests) to h1 and to
 // net/http's server with the same handler, then half-closes: the answers
-// must be the same.
+// must be the same. net/http serves behind GuardFraming here, as h1's own
+// fallback does: where the two differ on purpose (requests whose framing
+// RFC 9112 says to refuse) is FuzzFramingGuard's to hold.
 func FuzzServe(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: es\r\n\r\nPOST /x HTTP/1.1\r\nHost: es\r\nContent-Length: 3\r\n\r\nabcGET /json HTTP/1.1\r\nHost: es\r\n\r\n",
@@ -70,7 +72,7 @@ func FuzzServe(f *testing.F) {
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
 	std := &http.Server{Handler: h}
 	go s.Serve(l1)
-	go std.Serve(l2)
+	go std.Serve(guardListener{l2})
 	defer s.Close()
 	defer std.Close()
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -81,6 +83,66 @@ func FuzzServe(f *testing.F) {
 		want := halfClosed(t, l2.Addr().String(), raw)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("for %q\nh1:       %q\nnet/http: %q", raw, got, want)
+		}
+	})
+}
+
+// FuzzFramingGuard holds GuardFraming to net/http on arbitrary bytes: the
+// same server behind the guard and without it answers the same, except
+// that where the guard refuses a head, the answers before it are the
+// same, the last is esgate's 400, and FramingError names a head in raw.
+func FuzzFramingGuard(f *testing.F) {
+	for _, s := range []string{
+		"POST / HTTP/1.1\r\nHost: es\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: es\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: es\r\n\r\nPOST / HTTP/1.1\r\nHost: es\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\nGET /json HTTP/1.1\r\nHost: es\r\n\r\n",
+		"POST / HTTP/1.0\r\nHost: es\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: es\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+		"\r\nGET / HTTP/1.1\r\nHost: es\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	guarded, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := http.HandlerFunc(testHandler)
+	s1, s2 := &http.Server{Handler: h}, &http.Server{Handler: h}
+	go s1.Serve(plain)
+	go s2.Serve(guardListener{guarded})
+	defer s1.Close()
+	defer s2.Close()
+	f.Fuzz(func(t *testing.T, raw string) {
+		if strings.HasPrefix(raw, "HEAD") || strings.Contains(raw, "\nHEAD") || strings.Contains(raw, "/abort") {
+			t.Skip("HEAD answers need the method to be read; /abort panics by design")
+		}
+		want := halfClosed(t, plain.Addr().String(), raw)
+		got := halfClosed(t, guarded.Addr().String(), raw)
+		if reflect.DeepEqual(got, want) {
+			return
+		}
+		if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "400 \"{\\\"error\\\"") || !strings.Contains(got[len(got)-1], "esgate_bad_request_exception") {
+			t.Fatalf("for %q\nguarded: %q\nnet/http: %q", raw, got, want)
+		}
+		if len(got)-1 > len(want) || !reflect.DeepEqual(got[:len(got)-1], want[:len(got)-1]) {
+			t.Fatalf("for %q the answers before the refusal differ\nguarded: %q\nnet/http: %q", raw, got, want)
+		}
+		// Some head in raw, from the start of any line to the next empty
+		// line, is one FramingError names.
+		refusable := false
+		for i := 0; i < len(raw) && !refusable; i++ {
+			if i > 0 && raw[i-1] != '\n' {
+				continue
+			}
+			if end := strings.Index(raw[i:], "\r\n\r\n"); end >= 0 {
+				refusable = FramingError(raw[i:i+end]) != ""
+			}
+		}
+		if !refusable {
+			t.Fatalf("for %q the guard refused a head FramingError does not name", raw)
 		}
 	})
 }

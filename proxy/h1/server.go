@@ -433,7 +433,10 @@ func (c *conn) handOff() {
 	if c.s.handedOff != nil {
 		c.s.handedOff()
 	}
-	if !c.s.handoff.give(hc) {
+	// net/http reads what h1 does not, through the framing guard: a
+	// request with faulty framing gets esgate's 400 and the connection
+	// closes (see FramingError).
+	if !c.s.handoff.give(GuardFraming(hc)) {
 		c.cancel()
 		c.rwc.Close()
 	}
