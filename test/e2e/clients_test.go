@@ -202,8 +202,8 @@ action(type="omelasticsearch" server="%s" serverport="%s" usehttps="off"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/sbin/rsyslogd", "-n", "-f", confFile, "-i", filepath.Join(dir, "rsyslog.pid"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{} // rsyslogd writes while this reads
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
