@@ -8,6 +8,12 @@ import (
 	"os"
 	"strings"
 
+	"log/slog"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/proxy/sockio"
 )
 
@@ -47,4 +53,49 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("setting socket permissions: %w", err)
 	}
 	return sockio.WrapListener(l), nil
+}
+
+// WatchAccept wraps a route's listener so that running out of file
+// descriptors is said once, not once per failed accept: the first EMFILE
+// or ENFILE of an episode logs one warning naming the fix and counts an
+// episode; every failed accept is counted; the first accept after it logs
+// that the listener accepts again. The server's own accept loop (h1's or
+// net/http's) backs off between tries, so it does not spin, and
+// connections already open are served as before.
+func WatchAccept(l net.Listener, route string, log *slog.Logger, m *metrics.Metrics) net.Listener {
+	return &watchedListener{Listener: l, route: route, log: log, m: m}
+}
+
+type watchedListener struct {
+	net.Listener
+	route     string
+	log       *slog.Logger
+	m         *metrics.Metrics
+	exhausted atomic.Bool
+	since     atomic.Int64
+	failed    atomic.Int64
+}
+
+func (l *watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		if l.exhausted.CompareAndSwap(true, false) {
+			l.log.Info("listener accepts connections again", "route", l.route,
+				"refused_accepts", l.failed.Swap(0), "after", time.Since(time.Unix(0, l.since.Load())).Round(time.Millisecond))
+		}
+		return c, nil
+	}
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		l.m.AcceptError(l.route, "fd_limit")
+		l.failed.Add(1)
+		if l.exhausted.CompareAndSwap(false, true) {
+			l.since.Store(time.Now().UnixNano())
+			l.m.FDExhausted(l.route)
+			l.log.Warn("out of file descriptors: new connections wait until some close; connections already open are still served. Raise the limit (ulimit -n, systemd LimitNOFILE=, or the container's nofile) or lower pool_max and clients' connection counts",
+				"route", l.route, "err", err)
+		}
+	} else if !errors.Is(err, net.ErrClosed) {
+		l.m.AcceptError(l.route, "other")
+	}
+	return nil, err
 }

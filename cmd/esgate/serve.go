@@ -48,7 +48,8 @@ func buildRoute(r *configs.Route) (*route.Route, error) {
 func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready func([]net.Addr), rl *reloader) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ro := route.Options{Log: log, Metrics: metrics.New(reg), NoBulkMetrics: cfg.BulkMetrics == "off",
+	mets := metrics.New(reg)
+	ro := route.Options{Log: log, Metrics: mets, NoBulkMetrics: cfg.BulkMetrics == "off",
 		UserAgent: "esgate/" + version, ExpiryWarning: cfg.ExpiryWarning.D()}
 	if cfg.AccessLog == "on" {
 		ro.AccessLog = log.With("log", "access")
@@ -83,6 +84,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		if err != nil {
 			return fmt.Errorf("route %q: listening: %w", s.rt.Name(), err)
 		}
+		ln = proxy.WatchAccept(ln, s.rt.Name(), log, mets)
 		if tc := s.rt.ServerTLS(); tc != nil {
 			ln = tls.NewListener(ln, tc)
 		}

@@ -37,6 +37,8 @@ type Metrics struct {
 	reloads       *prometheus.CounterVec
 	lastReload    *prometheus.GaugeVec
 	lastReloadOK  *prometheus.GaugeVec
+	acceptErrors  *prometheus.CounterVec
+	fdExhausted   *prometheus.CounterVec
 }
 
 // New registers esgate's metrics on reg.
@@ -91,10 +93,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time of the last reload attempt, as a Unix time."}, []string{"route"}),
 		lastReloadOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_last_reload_successful",
 			Help: "1 if the last reload succeeded."}, []string{"route"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_accept_errors_total",
+			Help: "Failed accepts on a route's listener, by reason (fd_limit: out of file descriptors)."}, []string{"route", "reason"}),
+		fdExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_listener_fd_exhaustions_total",
+			Help: "Times a route's listener ran out of file descriptors (one per episode, each logged once)."}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
 		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.clientReqs, m.clientFails, m.certExpiry, m.keyExpiry, m.keyMints, m.keyInvalids,
-		m.reloads, m.lastReload, m.lastReloadOK)
+		m.reloads, m.lastReload, m.lastReloadOK, m.acceptErrors, m.fdExhausted)
 	return m
 }
 
@@ -306,4 +312,18 @@ func (r *Route) Reload(ok bool) {
 	r.m.reloads.WithLabelValues(r.name, result).Inc()
 	r.m.lastReload.WithLabelValues(r.name).Set(float64(time.Now().Unix()))
 	r.m.lastReloadOK.WithLabelValues(r.name).Set(v)
+}
+
+// AcceptError counts a failed accept; reason is fd_limit or other.
+func (m *Metrics) AcceptError(route, reason string) {
+	if m != nil {
+		m.acceptErrors.WithLabelValues(route, reason).Inc()
+	}
+}
+
+// FDExhausted counts an episode of a listener out of file descriptors.
+func (m *Metrics) FDExhausted(route string) {
+	if m != nil {
+		m.fdExhausted.WithLabelValues(route).Inc()
+	}
 }
