@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-short lint bench fuzz docs clean
+.PHONY: all build demo test test-short lint bench bench-conns fuzz docs clean
 
 all: build
 
@@ -74,6 +74,12 @@ bench: build
 	printf 'bench-id:bench-api-key' > $(BIN)/bench.key; \
 	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key $(BENCH_PKI_ARGS) --log-level warn --access-log off --status-listen off" \
 		TARGETS="$${TARGETS:-direct nginx haproxy goproxy esgate}" ./compare.sh
+
+# Connection scale: 2000 keep-alive clients, most idle, beside nginx (if
+# installed), on a plain and a TLS front-door listener (docs/performance.md).
+bench-conns: build
+	$(GO) run ./test/cmd/esgate-connscale -esgate $(BIN)/esgate
+	$(GO) run ./test/cmd/esgate-connscale -esgate $(BIN)/esgate -tls
 
 # The configuration reference in docs/configuration.md, from the config struct's tags.
 docs:
