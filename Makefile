@@ -25,6 +25,7 @@ demo: build
 test: build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run 'Allocat' ./proxy/... ./auth/...   # allocation bounds: not meaningful under -race
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./proxy/ >/dev/null
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 40000x ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 60000x ./auth/policy/

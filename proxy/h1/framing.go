@@ -95,10 +95,10 @@ func GuardFraming(c net.Conn) net.Conn { return &framingConn{Conn: c} }
 type framingConn struct {
 	net.Conn
 	mu      sync.Mutex
-	buf     []byte // read from Conn, not yet returned
-	chunk   []byte // what Conn is read into
-	cleared int    // how much of buf may be returned
-	scan    int    // how much of buf is classified
+	buf     []byte  // read from Conn, not yet returned
+	base    *[]byte // guardBufs' buffer buf lives in, if any
+	cleared int     // how much of buf may be returned
+	scan    int     // how much of buf is classified
 	state   int
 	left    int64 // body or chunk bytes still to pass
 	refusal string
@@ -127,7 +127,14 @@ func (c *framingConn) Read(p []byte) (int, error) {
 			c.buf = c.buf[n:]
 			c.cleared -= n
 			c.scan -= n
+			if len(c.buf) == 0 {
+				c.buf = nil
+				c.putBase()
+			}
 			return n, nil
+		}
+		if c.refusal == "sent" {
+			return 0, io.EOF
 		}
 		if c.refusal != "" {
 			if len(p) <= 1 && len(c.buf) > 0 {
@@ -148,11 +155,30 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		if c.classify() || c.refusal != "" {
 			continue
 		}
-		if c.chunk == nil {
-			c.chunk = make([]byte, 32<<10)
+		if len(c.buf) == 0 && len(p) > 0 {
+			// Nothing held back: read straight into p and classify it
+			// there, so a connection waiting for its next request (or
+			// net/http's one-byte read while a handler runs) holds no
+			// buffer of its own. What p's bytes do not clear is kept.
+			n, err := c.Conn.Read(p)
+			if n == 0 {
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
+			c.buf, c.scan, c.cleared = p[:n], 0, 0
+			c.classify()
+			k := c.cleared
+			c.keep(p[k:n])
+			c.scan -= k
+			c.cleared = 0
+			if k > 0 {
+				return k, nil
+			}
+			continue
 		}
-		n, err := c.Conn.Read(c.chunk)
-		c.buf = append(c.buf, c.chunk[:n]...)
+		n, err := c.fill()
 		if n > 0 {
 			continue
 		}
@@ -163,6 +189,54 @@ func (c *framingConn) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
+	}
+}
+
+// guardBufs holds the buffers framingConn keeps a partial head (or a
+// refused request's bytes) in: a connection holds one only while it has
+// bytes it cannot yet hand on.
+var guardBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// keep makes rest, bytes in the caller's buffer, the held-back bytes.
+func (c *framingConn) keep(rest []byte) {
+	if len(rest) == 0 {
+		c.buf = nil
+		return
+	}
+	c.base = guardBufs.Get().(*[]byte)
+	c.buf = append((*c.base)[:0], rest...)
+	if cap(c.buf) != cap(*c.base) {
+		c.putBase() // rest outgrew the pooled buffer; buf has its own
+	}
+}
+
+// fill reads from Conn after the held-back bytes, making room first.
+func (c *framingConn) fill() (int, error) {
+	if c.buf == nil {
+		c.base = guardBufs.Get().(*[]byte)
+		c.buf = (*c.base)[:0]
+	}
+	if cap(c.buf)-len(c.buf) < 4<<10 {
+		grown := make([]byte, len(c.buf), max(32<<10, 2*len(c.buf)))
+		copy(grown, c.buf)
+		c.buf = grown
+		c.putBase()
+	}
+	n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+	c.buf = c.buf[:len(c.buf)+n]
+	if len(c.buf) == 0 {
+		c.buf = nil
+		c.putBase()
+	}
+	return n, err
+}
+
+// putBase gives the pooled buffer back once buf no longer lives in it.
+func (c *framingConn) putBase() {
+	if c.base != nil {
+		*c.base = (*c.base)[:0]
+		guardBufs.Put(c.base)
+		c.base = nil
 	}
 }
 

@@ -21,3 +21,12 @@ func (c *conn) clientGone() bool {
 	})
 	return gone
 }
+
+// peekReadable reports whether the socket has bytes or an end to read,
+// without reading them; false (nothing yet) makes the poller
+// wait for the socket, honouring its deadline and Close.
+func (c *conn) peekReadable(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return !errors.Is(err, syscall.EAGAIN)
+}

@@ -35,9 +35,10 @@ type Server struct {
 	// Log receives handler panics other than http.ErrAbortHandler. Nil:
 	// slog.Default().
 	Log *slog.Logger
-	// BufferSize is each connection's read buffer, which also bounds the
-	// request heads h1 parses itself (larger ones go to Fallback). Zero:
-	// 32 KiB, enough for a Logstash batch to arrive in one read.
+	// BufferSize is each busy connection's read buffer, which also bounds
+	// the request heads h1 parses itself (larger ones go to Fallback).
+	// Zero: 32 KiB, enough for a Logstash batch to arrive in one read. A
+	// connection waiting for its next request holds no buffer.
 	BufferSize int
 	// WatchInterval is how often requests in flight look whether their
 	// client went away. Zero: one second.
@@ -47,8 +48,8 @@ type Server struct {
 	// (tests).
 	handedOff func()
 
-	// readers and writers keep the buffers of closed connections (a
-	// connection holds 32 KiB + 8 KiB) for new ones.
+	// readers and writers keep the buffers of idle and closed
+	// connections (a busy one holds 32 KiB + 8 KiB) for busy ones.
 	readers, writers sync.Pool
 
 	mu        sync.Mutex
@@ -182,25 +183,11 @@ func (s *Server) closeIdle() bool {
 }
 
 func (s *Server) newConn(rw net.Conn) *conn {
-	size := s.BufferSize
-	if size <= 0 {
-		size = 32 << 10
-	}
 	c := &conn{s: s, rwc: rw, remote: rw.RemoteAddr().String()}
-	if v, ok := s.readers.Get().(*bufio.Reader); ok && v.Size() == size {
-		v.Reset(rw)
-		c.br = v
-	} else {
-		c.br = bufio.NewReaderSize(rw, size)
-	}
-	if v, ok := s.writers.Get().(*bufio.Writer); ok {
-		v.Reset(rw)
-		c.bw = v
-	} else {
-		c.bw = bufio.NewWriterSize(rw, 8<<10)
-	}
+	c.acquire()
 	if sc, ok := rw.(syscall.Conn); ok {
 		c.sys, _ = sc.SyscallConn()
+		c.readable = c.idleReadable
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, rw.LocalAddr())
@@ -217,6 +204,13 @@ func (s *Server) newConn(rw net.Conn) *conn {
 	}
 	s.conns[c] = struct{}{}
 	return c
+}
+
+func (s *Server) bufferSize() int {
+	if s.BufferSize > 0 {
+		return s.BufferSize
+	}
+	return 32 << 10
 }
 
 func (s *Server) forget(c *conn) {
@@ -276,12 +270,15 @@ const (
 )
 
 type conn struct {
-	s      *Server
-	rwc    net.Conn
-	sys    syscall.RawConn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	remote string
+	s   *Server
+	rwc net.Conn
+	sys syscall.RawConn
+	// readable, for the poller, reports whether the socket has bytes (or
+	// an end) to read, without reading them; nil where h1 cannot peek.
+	readable func(fd uintptr) bool
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	remote   string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -301,13 +298,61 @@ type conn struct {
 	served   int // requests read on this connection
 }
 
-// release gives the connection's buffers back for the next connection.
+// release gives the connection's buffers back, for another connection
+// or for this one's next request.
 func (c *conn) release() {
+	if c.br == nil {
+		return
+	}
 	c.br.Reset(nil)
 	c.s.readers.Put(c.br)
 	c.bw.Reset(nil)
 	c.s.writers.Put(c.bw)
 	c.br, c.bw = nil, nil
+}
+
+// acquire takes buffers back after release.
+func (c *conn) acquire() {
+	size := c.s.bufferSize()
+	if v, ok := c.s.readers.Get().(*bufio.Reader); ok && v.Size() == size {
+		v.Reset(c.rwc)
+		c.br = v
+	} else {
+		c.br = bufio.NewReaderSize(c.rwc, size)
+	}
+	if v, ok := c.s.writers.Get().(*bufio.Writer); ok {
+		v.Reset(c.rwc)
+		c.bw = v
+	} else {
+		c.bw = bufio.NewWriterSize(c.rwc, 8<<10)
+	}
+}
+
+// waitIdle waits for a kept-alive connection's next request without
+// holding its 40 KiB of buffers: they go back to the pool while the
+// socket has nothing to read (most of a Logstash connection's life), so
+// thousands of idle clients cost a goroutine each, not its buffers. A
+// socket h1 cannot wait on without reading keeps them.
+func (c *conn) waitIdle() error {
+	if c.readable == nil || c.br.Buffered() > 0 {
+		return nil
+	}
+	err := c.sys.Read(c.readable)
+	if c.br == nil {
+		c.acquire()
+	}
+	return err
+}
+
+// idleReadable is the poller's test while waitIdle waits: a socket with
+// nothing to read gives its buffers back before the poller parks, one
+// whose next request is already there keeps them.
+func (c *conn) idleReadable(fd uintptr) bool {
+	if c.peekReadable(fd) {
+		return true
+	}
+	c.release()
+	return false
 }
 
 func (c *conn) close() {
@@ -344,7 +389,10 @@ func (c *conn) serve() {
 			} else {
 				c.rwc.SetReadDeadline(time.Time{})
 			}
-			_, err := c.br.Peek(want)
+			err := c.waitIdle()
+			if err == nil {
+				_, err = c.br.Peek(want)
+			}
 			if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
 				c.close()
 				return

@@ -444,7 +444,11 @@ func TestServeAllocations(t *testing.T) {
 	one()
 	allocs := testing.AllocsPerRun(200, one)
 	t.Logf("%.1f allocations per request", allocs)
-	// The head's one string; the Date value once a second.
+	// The head's one string; the Date value once a second. Under the race
+	// detector the pool's deliberate drops add the idle wait's buffers.
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops Puts)")
+	}
 	if allocs > 1.1 {
 		t.Fatalf("%.1f allocations per request", allocs)
 	}
