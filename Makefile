@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-short lint bench bench-conns fuzz docs clean
+.PHONY: all build demo test test-short lint bench bench-conns soak fuzz docs clean
 
 all: build
 
@@ -35,6 +35,15 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 15000x ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzFramingGuard -fuzztime 15000x ./proxy/h1/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
+
+# Soak (not in CI): the fault mix (reset, refuse, stall, trickle, cut
+# answers, close after the request) in turn, under open-loop bulk load on
+# a single-host route, with a managed API key renewed every 5 s and a
+# SIGHUP every 20 s, for SOAK_DURATION; prints lost events and esgate's
+# memory, descriptors and goroutines at the start and the end.
+SOAK_DURATION ?= 10m
+soak: build
+	ESGATE_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./test/e2e/ 2>&1 | grep -E 'soak_test|^(---|ok|FAIL|PASS)'
 
 test-short:
 	$(GO) test -short -count=1 ./...

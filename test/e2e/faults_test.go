@@ -145,8 +145,9 @@ func isHang(err error) bool {
 
 // check asserts the invariants every fault must keep: nothing hangs,
 // every failure is an error in Elasticsearch's shape or a closed
-// connection, and every acknowledged event is stored.
-func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) {
+// connection, and every acknowledged event is stored. It returns how many
+// acknowledged events are missing.
+func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) (missing int) {
 	t.Helper()
 	if r.hangs > 0 {
 		t.Errorf("%d requests hung past %v", r.hangs, hangAfter)
@@ -154,7 +155,6 @@ func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) {
 	for _, b := range r.badShape {
 		t.Errorf("an answer not in Elasticsearch's error shape: %s", b)
 	}
-	missing := 0
 	for _, id := range r.acked {
 		if es.Source(index, id) == nil {
 			missing++
@@ -166,6 +166,17 @@ func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) {
 	if len(r.acked) == 0 {
 		t.Error("nothing was acknowledged")
 	}
+	return missing
+}
+
+// failed is how many requests failed visibly: an error status, a closed
+// connection or a hang.
+func (r *loadResult) failed() int {
+	n := r.closed + r.hangs
+	for _, c := range r.statuses {
+		n += c
+	}
+	return n
 }
 
 // gauges reads esgate's open file descriptors, goroutines and resident
