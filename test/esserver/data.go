@@ -229,68 +229,68 @@ func (s *Server) indexExists(w http.ResponseWriter, r *http.Request, p *principa
 	s.writeJSON(w, r, 200, obj{{name, obj{{"aliases", obj{}}, {"mappings", obj{}}, {"settings", obj{}}}}}, true)
 }
 
+// templateAPI is what differs between /_index_template (composable) and
+// /_template (legacy, whose writes 9.x marks deprecated).
+type templateAPI struct {
+	get, put   string // cluster actions
+	store      func(s *Server) map[string]json.RawMessage
+	notFound   func(s *Server, w http.ResponseWriter, r *http.Request, name string)
+	found      func(name string, t json.RawMessage) obj
+	deprecated string // the 9.x Warning on writes, if any
+}
+
+var composableTemplates = templateAPI{
+	get: "indices:admin/index_template/get", put: "indices:admin/index_template/put",
+	store: func(s *Server) map[string]json.RawMessage { return s.templates },
+	notFound: func(s *Server, w http.ResponseWriter, r *http.Request, name string) {
+		s.writeError(w, r, 404, "resource_not_found_exception", "index template matching ["+name+"] not found")
+	},
+	found: func(name string, t json.RawMessage) obj {
+		return obj{{"index_templates", []any{obj{{"name", name}, {"index_template", t}}}}}
+	},
+}
+
+var legacyTemplates = templateAPI{
+	get: "indices:admin/template/get", put: "indices:admin/template/put",
+	store: func(s *Server) map[string]json.RawMessage { return s.legacyTemplates },
+	notFound: func(s *Server, w http.ResponseWriter, r *http.Request, name string) {
+		s.writeJSON(w, r, 404, obj{}, true)
+	},
+	found:      func(name string, t json.RawMessage) obj { return obj{{name, t}} },
+	deprecated: "Legacy index templates are deprecated in favor of composable templates.",
+}
+
+// indexTemplate is /_index_template/{name}.
 func (s *Server) indexTemplate(w http.ResponseWriter, r *http.Request, p *principal, name string) {
-	switch r.Method {
-	case "HEAD", "GET":
-		if !s.requireCluster(w, r, p, "indices:admin/index_template/get") {
-			return
-		}
-		s.mu.Lock()
-		t, ok := s.templates[name]
-		s.mu.Unlock()
-		if !ok {
-			if r.Method == "HEAD" {
-				w.Header().Set("X-elastic-product", "Elasticsearch")
-				w.WriteHeader(404)
-				return
-			}
-			s.writeError(w, r, 404, "resource_not_found_exception", "index template matching ["+name+"] not found")
-			return
-		}
-		s.writeJSON(w, r, 200, obj{{"index_templates", []any{obj{{"name", name}, {"index_template", t}}}}}, true)
-	case "PUT", "POST":
-		if !s.requireCluster(w, r, p, "indices:admin/index_template/put") {
-			return
-		}
-		if _, ok := s.checkHeaders(w, r, true, false); !ok {
-			return
-		}
-		var t json.RawMessage
-		if !s.decodeJSON(w, r, &t) {
-			return
-		}
-		s.mu.Lock()
-		s.templates[name] = t
-		s.mu.Unlock()
-		s.writeJSON(w, r, 200, obj{{"acknowledged", true}}, true)
-	default:
-		s.writeSimpleError(w, r, 405, fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [HEAD, DELETE, GET, PUT, POST]", r.URL.RequestURI(), r.Method))
-	}
+	s.template(w, r, p, name, composableTemplates)
 }
 
 // legacyTemplate is /_template/{name}, the legacy index template API:
-// served by 8.x and 9.x, whose writes 9.x marks deprecated.
+// served by 8.x and 9.x.
 func (s *Server) legacyTemplate(w http.ResponseWriter, r *http.Request, p *principal, name string) {
+	s.template(w, r, p, name, legacyTemplates)
+}
+
+func (s *Server) template(w http.ResponseWriter, r *http.Request, p *principal, name string, api templateAPI) {
 	switch r.Method {
 	case "HEAD", "GET":
-		if !s.requireCluster(w, r, p, "indices:admin/template/get") {
+		if !s.requireCluster(w, r, p, api.get) {
 			return
 		}
 		s.mu.Lock()
-		t, ok := s.legacyTemplates[name]
+		t, ok := api.store(s)[name]
 		s.mu.Unlock()
-		if !ok {
-			if r.Method == "HEAD" {
-				w.Header().Set("X-elastic-product", "Elasticsearch")
-				w.WriteHeader(404)
-				return
-			}
-			s.writeJSON(w, r, 404, obj{}, true)
-			return
+		switch {
+		case ok:
+			s.writeJSON(w, r, 200, api.found(name, t), true)
+		case r.Method == "HEAD":
+			w.Header().Set("X-elastic-product", "Elasticsearch")
+			w.WriteHeader(404)
+		default:
+			api.notFound(s, w, r, name)
 		}
-		s.writeJSON(w, r, 200, obj{{name, t}}, true)
 	case "PUT", "POST":
-		if !s.requireCluster(w, r, p, "indices:admin/template/put") {
+		if !s.requireCluster(w, r, p, api.put) {
 			return
 		}
 		if _, ok := s.checkHeaders(w, r, true, false); !ok {
@@ -301,10 +301,10 @@ func (s *Server) legacyTemplate(w http.ResponseWriter, r *http.Request, p *princ
 			return
 		}
 		s.mu.Lock()
-		s.legacyTemplates[name] = t
+		api.store(s)[name] = t
 		s.mu.Unlock()
-		if s.major() >= 9 {
-			s.deprecation(w, "Legacy index templates are deprecated in favor of composable templates.")
+		if api.deprecated != "" && s.major() >= 9 {
+			s.deprecation(w, api.deprecated)
 		}
 		s.writeJSON(w, r, 200, obj{{"acknowledged", true}}, true)
 	default:
