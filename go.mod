@@ -3,6 +3,7 @@ module github.com/esgate/esgate
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/caddyserver/certmagic v0.25.6
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	github.com/pavlo-v-chernykh/keystore-go/v4 v4.5.0

@@ -56,7 +56,7 @@ func commands() []command {
 			keys:   []string{"rest_api_compatibility"}, own: "Check", opts: func() flagger { return &checkFlags{} }},
 		{name: "bootstrap", synopsis: "[flags]", summary: "provision Logstash's roles, users and API keys (idempotent; --dry-run)",
 			groups: connectionGroups, own: "Bootstrap", opts: func() flagger { return &bootstrapFlags{} }},
-		{name: "load", synopsis: "[--target URL] [flags]", summary: "bulk load generator (closed or open loop, --verify)",
+		{name: "load", synopsis: "[--target URL] [flags] | report [--verify] FILE|DIR|-...", summary: "bulk load generator (closed or open loop, --verify; --shard I/N, merged by load report)",
 			groups: connectionGroups, own: "Load", opts: func() flagger { return &loadFlags{} }},
 		{name: "probe", synopsis: "[--status-listen ADDR] [--live]", summary: "exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK",
 			own: "Probe", opts: func() flagger { return &probeFlags{} }},

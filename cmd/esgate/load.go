@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -33,6 +36,13 @@ type loadFlags struct {
 	verify   bool
 	output   string
 	wo       load.WorkloadOptions
+
+	shard          string
+	runID          string
+	startAt        string
+	verifyTarget   string
+	barrierTimeout time.Duration
+	interval       time.Duration
 }
 
 func (lf *loadFlags) flags(fs *flag.FlagSet) {
@@ -43,7 +53,7 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&lf.events, "events", 0, "stop after at most this many events (default 0: no limit)")
 	fs.DurationVar(&lf.warmup, "warmup", 0, "unmeasured warm-up before the run")
 	fs.BoolVar(&lf.verify, "verify", false, "check through _count that every acknowledged event arrived")
-	fs.StringVar(&lf.output, "output", "text", "text or json")
+	fs.StringVar(&lf.output, "output", "text", "text, json, or records: interval records (counters and full HdrHistograms, one JSON line every --interval and a final one) for esgate load report")
 	fs.IntVar(&lf.wo.BatchSize, "batch-size", 125, "events per bulk request (Logstash's pipeline.batch.size)")
 	fs.IntVar(&lf.wo.BatchBytes, "batch-bytes", 0, "also end a batch at this many bytes (default 0: by count only)")
 	fs.IntVar(&lf.wo.EventSize, "event-size", 300, "mean message length in bytes (log-normal)")
@@ -52,6 +62,12 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 	fs.IntVar(&lf.wo.Gzip, "gzip", 1, "gzip level for request bodies, 0 for none (Logstash's default is 1)")
 	fs.Uint64Var(&lf.wo.Seed, "seed", 1, "seed for the generated events")
 	fs.StringVar(&lf.wo.File, "file", "", "replay this NDJSON file (bulk pairs or one document per line) instead of generating")
+	fs.StringVar(&lf.shard, "shard", "", "run shard I of N of the test (I/N; I defaults to $JOB_COMPLETION_INDEX, as in --shard /4): --rate, --clients, --events and the batches are the whole test's, split (default: the whole test)")
+	fs.StringVar(&lf.runID, "run-id", "", "the test's id, the same for every shard: names the start barrier's documents and the records (default: from --start-at; needed with --shard N>1 otherwise)")
+	fs.StringVar(&lf.startAt, "start-at", "", "start (the warm-up) at this RFC 3339 time instead of at the start barrier (default: the barrier, with --shard N>1)")
+	fs.StringVar(&lf.verifyTarget, "verify-target", "", "read _count, and the start barrier's documents, through this URL, such as esgate's read route (default: --target)")
+	fs.DurationVar(&lf.barrierTimeout, "barrier-timeout", 5*time.Minute, "how long a shard waits at the start barrier for the others")
+	fs.DurationVar(&lf.interval, "interval", 5*time.Second, "time between interval records (--output records)")
 }
 
 // loadCmd implements `esgate load`: a bulk traffic generator. Against an
@@ -59,6 +75,9 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 // cluster it takes the cluster, trust and credential flags and uses
 // esgate's own transport.
 func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "report" {
+		return loadReportCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	}
 	lf := &loadFlags{}
 	fs, fl, code, ok := lookupCommand("load").parseFlags(lf, args, stdout, stderr)
 	if !ok {
@@ -68,62 +87,111 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
-	var (
-		target, clients, rate, duration = &lf.target, &lf.clients, &lf.rate, &lf.duration
-		events, warmup, verify, output  = &lf.events, &lf.warmup, &lf.verify, &lf.output
-		wo                              = lf.wo
-	)
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return code
 	}
+	wo := lf.wo
 	switch {
 	case wo.Action != "create" && wo.Action != "index":
 		return fail(exitUsage, fmt.Errorf("--action: want create or index, got %q", wo.Action))
-	case *output != "text" && *output != "json":
-		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", *output))
+	case lf.output != "text" && lf.output != "json" && lf.output != "records":
+		return fail(exitUsage, fmt.Errorf("--output: want text, json or records, got %q", lf.output))
 	case wo.Gzip < 0 || wo.Gzip > 9:
 		return fail(exitUsage, fmt.Errorf("--gzip: want 0 to 9, got %d", wo.Gzip))
-	case *clients <= 0:
+	case lf.clients <= 0:
 		return fail(exitUsage, errors.New("--clients: must be positive"))
+	case lf.interval <= 0:
+		return fail(exitUsage, errors.New("--interval: must be positive"))
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients, DisableCompression: true}, Timeout: 5 * time.Minute}
-	if strings.HasPrefix(*target, "https://") {
-		// A secured cluster: esgate's own transport, credential and trust.
-		lookup, err := secretLookup(fl)
-		if err != nil {
-			return fail(exitUsage, err)
-		}
-		cfg, err := configs.Load(fl, lookup)
-		if err == nil && len(cfg.Routes) == 1 && len(cfg.Routes[0].Hosts) == 0 && cfg.Routes[0].CloudID == "" {
-			cfg.Routes[0].Hosts = []string{*target}
-		}
-		if err == nil {
-			err = cfg.Validate()
-		}
-		if err != nil {
-			return fail(exitUsage, err)
-		}
-		rt, err := buildRoute(&cfg.Routes[0])
-		if err != nil {
-			return fail(exitFailed, err)
-		}
-		defer rt.Close()
-		client = &http.Client{Transport: rt.OwnTransport(), Timeout: 5 * time.Minute}
+	shard, err := shardSpec(lf.shard, os.Getenv("JOB_COMPLETION_INDEX"))
+	if err != nil {
+		return fail(exitUsage, fmt.Errorf("--shard: %w", err))
 	}
-	batches, err := load.Batches(wo, 64)
+	var startAt time.Time
+	if lf.startAt != "" {
+		if startAt, err = time.Parse(time.RFC3339Nano, lf.startAt); err != nil {
+			return fail(exitUsage, fmt.Errorf("--start-at: want an RFC 3339 time such as 2026-12-03T18:00:00Z, got %q", lf.startAt))
+		}
+	}
+	run := lf.runID
+	if run == "" && !startAt.IsZero() {
+		run = "start-" + startAt.UTC().Format("20060102t150405")
+	}
+	if run == "" && shard.N > 1 {
+		return fail(exitUsage, errors.New("--run-id: needed with --shard N>1 and no --start-at, the same for every shard (deploy/kubernetes/load uses the Job's controller-uid)"))
+	}
+	if shard.N > 1 && int64(lf.clients) < int64(shard.N) {
+		return fail(exitUsage, fmt.Errorf("--clients: %d clients cannot be split between %d shards", lf.clients, shard.N))
+	}
+	client, closeClient, err := loadClient(lf.target, fl)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	var before int64
-	if *verify {
-		if before, err = load.Count(ctx, client, *target, wo.Index); err != nil {
+	defer closeClient()
+	readClient, readTarget := client, lf.target
+	if lf.verifyTarget != "" {
+		readTarget = lf.verifyTarget
+		c, closeRead, err := loadClient(lf.verifyTarget, fl)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("--verify-target: %w", err))
+		}
+		defer closeRead()
+		readClient = c
+	}
+
+	// This shard's part of the test.
+	wo.Seed = shard.Seed(lf.wo.Seed)
+	batches, err := load.Batches(wo, 64*shard.N)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	if shard.N > 1 {
+		var mine []load.Batch
+		for k := shard.I; k < len(batches); k += shard.N {
+			mine = append(mine, batches[k])
+		}
+		batches = mine
+	}
+	if !startAt.IsZero() {
+		// --start-at is the fallback barrier.
+	} else if shard.N > 1 {
+		b := load.Barrier{Client: client, Target: lf.target, Index: wo.Index + "-barrier", Run: run, Shard: shard,
+			Timeout: lf.barrierTimeout}
+		if lf.verifyTarget != "" {
+			b.ReadTarget, b.ReadClient = readTarget, readClient
+		}
+		fmt.Fprintf(stderr, "shard %d/%d of run %q: waiting at the start barrier (%s)\n", shard.I, shard.N, run, b.Index)
+		if startAt, err = b.Wait(ctx); err != nil {
 			return fail(exitFailed, err)
 		}
 	}
-	opts := load.Options{Target: *target, Client: client, Clients: *clients, Rate: *rate, Duration: *duration,
-		Events: *events, Warmup: *warmup, Batches: batches, Gzip: wo.Gzip > 0}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && *output == "text" {
+	var before *int64
+	if lf.verify {
+		n, err := load.Count(ctx, readClient, readTarget, wo.Index)
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("%w (or --verify-target URL: a route that may read it, such as bootstrap's read route)", err))
+		}
+		before = &n
+	}
+	instance := make([]byte, 8)
+	rand.Read(instance)
+	opts := load.Options{Target: lf.target, Client: client, Clients: int(shard.Part(int64(lf.clients))), Rate: lf.rate,
+		Duration: lf.duration, Events: shard.Part(lf.events), Warmup: lf.warmup, Batches: batches, Gzip: wo.Gzip > 0,
+		Shard: shard, Start: startAt, Interval: lf.interval, Run: run, Instance: hex.EncodeToString(instance), CountBefore: before,
+		Params: load.Params{Target: lf.target, Rate: lf.rate, Clients: lf.clients, Events: lf.events, Duration: durString(lf.duration),
+			Warmup: durString(lf.warmup), BatchSize: lf.wo.BatchSize, EventSize: lf.wo.EventSize, Action: lf.wo.Action,
+			Index: lf.wo.Index, Gzip: lf.wo.Gzip, Seed: lf.wo.Seed, File: lf.wo.File}}
+	if lf.output == "records" {
+		var mu sync.Mutex
+		enc := json.NewEncoder(stdout)
+		opts.OnRecord = func(r load.Record) {
+			mu.Lock()
+			defer mu.Unlock()
+			enc.Encode(r)
+		}
+	}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && lf.output == "text" {
 		opts.Progress = func(s load.Snapshot) {
 			fmt.Fprintf(stderr, "\r%5.0fs  %8.0f events/s  %7.1f MB/s wire  %d errors  p99 %.1f ms   ",
 				s.Elapsed.Seconds(), float64(s.Events)/s.Elapsed.Seconds(), float64(s.WireBytes)/1e6/s.Elapsed.Seconds(), s.Errors,
@@ -137,14 +205,76 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitFailed, err)
 	}
-	if *verify {
-		v, err := load.Verify(ctx, client, *target, wo.Index, before, res.Events)
+	if lf.verify && shard.N > 1 {
+		fmt.Fprintf(stderr, "shard %d/%d: --verify checks the whole test: esgate load report --verify on every shard's records\n", shard.I, shard.N)
+	} else if lf.verify {
+		v, err := load.Verify(ctx, readClient, readTarget, wo.Index, *before, res.Events)
 		if err != nil {
 			return fail(exitFailed, err)
 		}
 		res.Verified = v
 	}
-	if *output == "json" {
+	switch lf.output {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+	case "records":
+		fmt.Fprint(stderr, res.Text())
+	default:
+		fmt.Fprint(stdout, res.Text())
+	}
+	if res.Verified != nil && !res.Verified.OK {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// loadReportCmd implements `esgate load report FILE|DIR|-...`: every
+// shard's interval records merged into one report.
+func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	lf := &loadFlags{}
+	fs, fl, code, ok := lookupCommand("load").parseFlags(lf, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return code
+	}
+	if fs.NArg() == 0 {
+		return fail(exitUsage, errors.New("esgate load report: name the records: files, directories, or - for standard input"))
+	}
+	if lf.output != "text" && lf.output != "json" {
+		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", lf.output))
+	}
+	recs, err := load.ReadRecordPaths(fs.Args(), stdin)
+	if err != nil {
+		return fail(exitFailed, err)
+	}
+	res, before, err := load.Merge(recs)
+	if err != nil {
+		return fail(exitFailed, err)
+	}
+	if lf.verify {
+		if before == nil {
+			return fail(exitFailed, errors.New("--verify: no shard counted the index before the run (run the shards with --verify)"))
+		}
+		target := lf.target
+		if lf.verifyTarget != "" {
+			target = lf.verifyTarget
+		}
+		client, closeClient, err := loadClient(target, fl)
+		if err != nil {
+			return fail(exitUsage, err)
+		}
+		defer closeClient()
+		idx := recs[0].Params.Index
+		if res.Verified, err = load.Verify(ctx, client, target, idx, *before, res.Events); err != nil {
+			return fail(exitFailed, err)
+		}
+	}
+	if lf.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(res)
@@ -155,4 +285,54 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// shardSpec reads --shard: "I/N", or "/N" with I from JOB_COMPLETION_INDEX
+// (a Kubernetes Indexed Job's); "" is the whole test.
+func shardSpec(spec, jobIndex string) (load.Shard, error) {
+	if spec == "" {
+		return load.Shard{I: 0, N: 1}, nil
+	}
+	if strings.HasPrefix(spec, "/") {
+		if jobIndex == "" {
+			return load.Shard{}, fmt.Errorf("%q takes I from JOB_COMPLETION_INDEX, which is not set: give I/N", spec)
+		}
+		spec = jobIndex + spec
+	}
+	return load.ParseShard(spec)
+}
+
+func durString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// loadClient is the client for target: plain HTTP to esgate, or esgate's
+// own transport with the credential and trust flags to a cluster.
+func loadClient(target string, fl *configs.Flags) (*http.Client, func(), error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}, Timeout: 5 * time.Minute}
+	if !strings.HasPrefix(target, "https://") {
+		return client, func() {}, nil
+	}
+	lookup, err := secretLookup(fl)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := configs.Load(fl, lookup)
+	if err == nil && len(cfg.Routes) == 1 && len(cfg.Routes[0].Hosts) == 0 && cfg.Routes[0].CloudID == "" {
+		cfg.Routes[0].Hosts = []string{target}
+	}
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := buildRoute(&cfg.Routes[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return &http.Client{Transport: rt.OwnTransport(), Timeout: 5 * time.Minute}, rt.Close, nil
 }

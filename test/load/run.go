@@ -40,6 +40,28 @@ type Options struct {
 	Gzip bool
 	// Progress, if set, is called about every second with a snapshot.
 	Progress func(Snapshot)
+
+	// Shard is this process's part of a sharded test (zero: the whole
+	// test). In open loop, Rate is the whole test's: shard I of N sends
+	// its k-th batch at start + (k·N + I)·interval, interval being the
+	// whole test's time between batches, so the shards interleave.
+	Shard Shard
+	// Start is when the warm-up (then the run) begins, the same instant
+	// for every shard (zero: now).
+	Start time.Time
+	// Interval is how often OnRecord gets a record (default 5s).
+	Interval time.Duration
+	// OnRecord, if set, receives an interval record every Interval and a
+	// final one at the end (Record.Final), each with that interval's
+	// counters and histograms.
+	OnRecord func(Record)
+	// Run, Instance and Params go into every record: the test's id, this
+	// process's, and the test's parameters, which merged shards must share.
+	Run, Instance string
+	Params        Params
+	// CountBefore, if set, is the index's _count before the run, for the
+	// final record (load report --verify).
+	CountBefore *int64
 }
 
 // Snapshot is a live view of a run.
@@ -70,7 +92,16 @@ type Result struct {
 	TransportErrs  int64            `json:"transport_errors"`
 	OpenLoop       bool             `json:"open_loop"`
 	TargetRate     float64          `json:"target_rate,omitempty"`
-	Verified       *Verification    `json:"verified,omitempty"`
+	// DroppedSends are open-loop sends that were scheduled but never
+	// sent: the target was so far behind that the schedule queue was full
+	// (k6's dropped_iterations). They are in no latency or throughput.
+	DroppedSends int64         `json:"dropped_sends"`
+	Verified     *Verification `json:"verified,omitempty"`
+	// Shards, for a merged report: each shard's part.
+	Shards []ShardReport `json:"shards,omitempty"`
+	// Window, for a merged report: the common measured window the rates
+	// and percentiles come from (counts are the whole run's).
+	Window *Window `json:"window,omitempty"`
 }
 
 // Percentiles in milliseconds.
@@ -98,6 +129,62 @@ type tally struct {
 	rejected         int64
 	statuses         map[string]int64
 	items            map[string]int64
+	dropped          int64
+}
+
+func newTally() *tally { return &tally{statuses: map[string]int64{}, items: map[string]int64{}} }
+
+func (t *tally) merge(o *tally) {
+	t.latency.Merge(&o.latency)
+	t.service.Merge(&o.service)
+	t.addCounters(o)
+}
+
+// observe adds one request: its counters (in o, whose histograms are
+// not used) and its latency and service time.
+func (t *tally) observe(o *tally, latency, service time.Duration) {
+	t.addCounters(o)
+	t.latency.Record(latency)
+	t.service.Record(service)
+}
+
+// reset empties the counters, keeping the maps.
+func (t *tally) reset() {
+	st, it := t.statuses, t.items
+	clear(st)
+	clear(it)
+	*t = tally{statuses: st, items: it}
+}
+
+func (t *tally) addCounters(o *tally) {
+	t.events += o.events
+	t.requests += o.requests
+	t.raw += o.raw
+	t.wire += o.wire
+	t.errors += o.errors
+	t.failedEvents += o.failedEvents
+	t.transport += o.transport
+	t.rejected += o.rejected
+	t.dropped += o.dropped
+	for k, v := range o.statuses {
+		t.statuses[k] += v
+	}
+	for k, v := range o.items {
+		t.items[k] += v
+	}
+}
+
+// result renders a tally measured over seconds.
+func (t *tally) result(seconds float64, rate float64) *Result {
+	return &Result{
+		Events: t.events, Requests: t.requests, Seconds: seconds,
+		EventsPerSec: float64(t.events) / seconds, RequestsPerSec: float64(t.requests) / seconds,
+		RawBytes: t.raw, WireBytes: t.wire, RawMBPerSec: float64(t.raw) / 1e6 / seconds,
+		Errors: t.errors, Latency: percentiles(&t.latency), ServiceTime: percentiles(&t.service),
+		Statuses: t.statuses, ItemErrors: t.items, Rejected429: t.rejected,
+		FailedEvents: t.failedEvents, TransportErrs: t.transport,
+		OpenLoop: rate > 0, TargetRate: rate, DroppedSends: t.dropped,
+	}
 }
 
 // Run sends load until the duration or event budget is used up.
@@ -111,6 +198,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Duration <= 0 && o.Events <= 0 {
 		o.Duration = 10 * time.Second
 	}
+	if o.Shard.N <= 0 {
+		o.Shard = Shard{0, 1}
+	}
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Second
+	}
 	if len(o.Batches) == 0 {
 		return nil, errors.New("no batches to send")
 	}
@@ -118,53 +211,74 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Clients, DisableCompression: true}}
 	}
 	url := strings.TrimSuffix(o.Target, "/") + "/_bulk"
+	if d := time.Until(o.Start); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	planned := o.Start
+	if planned.IsZero() {
+		planned = time.Now()
+	}
 	if o.Warmup > 0 {
-		wctx, cancel := context.WithTimeout(ctx, o.Warmup)
-		runPhase(wctx, o, url, nil, 0)
+		wctx, cancel := context.WithDeadline(ctx, planned.Add(o.Warmup))
+		runPhase(wctx, o, url, planned, nil, 0, nil)
 		cancel()
 	}
+	planned = planned.Add(o.Warmup)
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		ctx, cancel = context.WithDeadline(ctx, planned.Add(o.Duration))
 		defer cancel()
 	}
-	start := time.Now()
-	tallies := runPhase(ctx, o, url, o.Progress, o.Events)
-	elapsed := time.Since(start)
-
-	total := &tally{statuses: map[string]int64{}, items: map[string]int64{}}
-	for _, t := range tallies {
-		total.latency.Merge(&t.latency)
-		total.service.Merge(&t.service)
-		total.events += t.events
-		total.requests += t.requests
-		total.raw += t.raw
-		total.wire += t.wire
-		total.errors += t.errors
-		total.failedEvents += t.failedEvents
-		total.transport += t.transport
-		total.rejected += t.rejected
-		for k, v := range t.statuses {
-			total.statuses[k] += v
-		}
-		for k, v := range t.items {
-			total.items[k] += v
-		}
-	}
-	s := elapsed.Seconds()
-	return &Result{
-		Events: total.events, Requests: total.requests, Seconds: s,
-		EventsPerSec: float64(total.events) / s, RequestsPerSec: float64(total.requests) / s,
-		RawBytes: total.raw, WireBytes: total.wire, RawMBPerSec: float64(total.raw) / 1e6 / s,
-		Errors: total.errors, Latency: percentiles(&total.latency), ServiceTime: percentiles(&total.service),
-		Statuses: total.statuses, ItemErrors: total.items, Rejected429: total.rejected,
-		FailedEvents: total.failedEvents, TransportErrs: total.transport,
-		OpenLoop: o.Rate > 0, TargetRate: o.Rate,
-	}, nil
+	rec := &recorder{o: o, planned: planned, window: newTally()}
+	rec.start = time.Now()
+	rec.from = rec.start
+	total := runPhase(ctx, o, url, planned, o.Progress, o.Events, rec)
+	return total.result(time.Since(rec.start).Seconds(), o.Rate), nil
 }
 
-// runPhase runs the workers until ctx ends or budget events were sent.
-func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot), budget int64) []*tally {
+// recorder gathers the measured phase's outcomes: the current interval's
+// tally, handed to OnRecord every Interval, and the whole run's.
+type recorder struct {
+	o              Options
+	planned, start time.Time
+	mu             sync.Mutex
+	from           time.Time // the current interval's start
+	seq            int
+	window         *tally
+}
+
+func (r *recorder) observe(t *tally, latency, service time.Duration) {
+	r.mu.Lock()
+	r.window.observe(t, latency, service)
+	r.mu.Unlock()
+}
+
+func (r *recorder) drop() {
+	r.mu.Lock()
+	r.window.dropped++
+	r.mu.Unlock()
+}
+
+// flush ends the current interval and hands its record on.
+func (r *recorder) flush(final bool) {
+	r.mu.Lock()
+	w, from, seq := r.window, r.from, r.seq
+	now := time.Now()
+	r.window, r.from = newTally(), now
+	r.seq++
+	r.mu.Unlock()
+	if r.o.OnRecord != nil {
+		r.o.OnRecord(r.record(w, from, now, seq, final))
+	}
+}
+
+// runPhase runs the workers until ctx ends or budget events were sent;
+// t0 is the open-loop schedule's origin. It returns the phase's tally.
+func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress func(Snapshot), budget int64, rec *recorder) *tally {
 	var sent atomic.Int64 // events handed out, for the budget
 	var next atomic.Int64 // batch cursor
 	take := func() (*Batch, bool) {
@@ -174,6 +288,9 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 		}
 		return b, true
 	}
+	total := newTally()
+	var totalMu sync.Mutex
+	var dropped atomic.Int64
 	// Open loop: a scheduler emits send times; latency counts from them.
 	var schedule chan time.Time
 	if o.Rate > 0 {
@@ -182,9 +299,9 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 			defer close(schedule)
 			perBatch := float64(o.Batches[0].Events)
 			interval := time.Duration(perBatch / o.Rate * float64(time.Second))
-			t0 := time.Now()
-			for i := int64(0); ; i++ {
-				at := t0.Add(time.Duration(i) * interval)
+			n, i := int64(o.Shard.N), int64(o.Shard.I)
+			for k := int64(0); ; k++ {
+				at := t0.Add(time.Duration(k*n+i) * interval)
 				if d := time.Until(at); d > 0 {
 					select {
 					case <-time.After(d):
@@ -197,25 +314,34 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 				case <-ctx.Done():
 					return
 				default:
-					// The queue is full: the target is far behind; keep
-					// scheduling (latency grows) without unbounded memory.
+					// The queue is full: the target is far behind. The send
+					// is dropped, and counted, rather than queued without
+					// bound.
+					dropped.Add(1)
+					if rec != nil {
+						rec.drop()
+					}
 				}
 			}
 		}()
 	}
-	tallies := make([]*tally, o.Clients)
 	var live struct {
 		events, errors, wire atomic.Int64
 	}
 	var liveHist sync.Mutex
 	var recent Histogram
 	var wg sync.WaitGroup
-	for w := range tallies {
-		t := &tally{statuses: map[string]int64{}, items: map[string]int64{}}
-		tallies[w] = t
+	for range o.Clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t := newTally()
+			defer func() {
+				totalMu.Lock()
+				total.merge(t)
+				totalMu.Unlock()
+			}()
+			one := newTally()
 			for ctx.Err() == nil {
 				scheduled := time.Now()
 				if schedule != nil {
@@ -238,13 +364,16 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 				// past the end of the run: otherwise an event could be
 				// indexed without being acknowledged, and --verify would
 				// rightly complain.
-				ok = send(context.WithoutCancel(ctx), o, url, b, t)
+				one.reset()
+				ok = send(context.WithoutCancel(ctx), o, url, b, one)
 				end := time.Now()
-				t.requests++
-				t.raw += int64(len(b.Raw))
-				t.wire += int64(len(b.Wire))
-				t.service.Record(end.Sub(startSend))
-				t.latency.Record(end.Sub(scheduled))
+				one.requests++
+				one.raw += int64(len(b.Raw))
+				one.wire += int64(len(b.Wire))
+				t.observe(one, end.Sub(scheduled), end.Sub(startSend))
+				if rec != nil {
+					rec.observe(one, end.Sub(scheduled), end.Sub(startSend))
+				}
 				live.wire.Add(int64(len(b.Wire)))
 				if ok {
 					live.events.Add(int64(b.Events))
@@ -260,8 +389,11 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 		}()
 	}
 	done := make(chan struct{})
+	var tickers sync.WaitGroup
 	if progress != nil {
+		tickers.Add(1)
 		go func() {
+			defer tickers.Done()
 			start := time.Now()
 			tk := time.NewTicker(time.Second)
 			defer tk.Stop()
@@ -279,9 +411,30 @@ func runPhase(ctx context.Context, o Options, url string, progress func(Snapshot
 			}
 		}()
 	}
+	if rec != nil {
+		tickers.Add(1)
+		go func() {
+			defer tickers.Done()
+			tk := time.NewTicker(o.Interval)
+			defer tk.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tk.C:
+					rec.flush(false)
+				}
+			}
+		}()
+	}
 	wg.Wait()
 	close(done)
-	return tallies
+	tickers.Wait()
+	if rec != nil {
+		rec.flush(true)
+	}
+	total.dropped = dropped.Load()
+	return total
 }
 
 // send posts one batch and tallies its outcome; it reports whether every
@@ -360,8 +513,10 @@ const missingItems = "200 not listed in the answer"
 
 // Verification compares what was acknowledged with what _count finds.
 type Verification struct {
-	Before, After, Acknowledged int64
-	OK                          bool
+	Before       int64 `json:"before"`
+	After        int64 `json:"after"`
+	Acknowledged int64 `json:"acknowledged"`
+	OK           bool  `json:"ok"`
 }
 
 // Verify refreshes the index and checks that the count grew by exactly
