@@ -208,7 +208,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if lf.verify && shard.N > 1 {
 		fmt.Fprintf(stderr, "shard %d/%d: --verify checks the whole test: esgate load report --verify on every shard's records\n", shard.I, shard.N)
 	} else if lf.verify {
-		v, err := load.Verify(ctx, readClient, readTarget, wo.Index, *before, res.Events)
+		v, err := load.Verify(ctx, readClient, readTarget, wo.Index, *before, res.Events+res.WarmupEvents)
 		if err != nil {
 			return fail(exitFailed, err)
 		}
@@ -270,7 +270,7 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		defer closeClient()
 		idx := recs[0].Params.Index
-		if res.Verified, err = load.Verify(ctx, client, target, idx, *before, res.Events); err != nil {
+		if res.Verified, err = load.Verify(ctx, client, target, idx, *before, res.Events+res.WarmupEvents); err != nil {
 			return fail(exitFailed, err)
 		}
 	}

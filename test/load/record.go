@@ -112,13 +112,19 @@ type Record struct {
 	Counters
 	// CountBefore is the index's _count before the run, taken after every
 	// shard was ready (a verifying shard's final record).
-	CountBefore *int64           `json:"count_before,omitempty"`
-	Latency     EncodedHistogram `json:"latency"`
-	ServiceTime EncodedHistogram `json:"service_time"`
+	CountBefore *int64 `json:"count_before,omitempty"`
+	// WarmupEvents, in the final record, were acknowledged in the warm-up.
+	WarmupEvents int64            `json:"warmup_events,omitempty"`
+	Latency      EncodedHistogram `json:"latency"`
+	ServiceTime  EncodedHistogram `json:"service_time"`
 }
 
 func (r *recorder) record(t *tally, from, to time.Time, seq int, final bool) Record {
-	return Record{
+	var warm int64
+	if final {
+		warm = r.warm
+	}
+	return Record{WarmupEvents: warm,
 		Format: RecordFormat, Run: r.o.Run, Shard: r.o.Shard.I, Shards: r.o.Shard.N, Instance: r.o.Instance,
 		Seq: seq, Final: final, PlannedStart: r.planned, MeasuredStart: r.start, Start: from, End: to,
 		Params: r.o.Params, ShardRate: r.o.Rate / float64(r.o.Shard.N),
@@ -374,6 +380,9 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 	res.RequestsPerSec = float64(windowed.requests) / secs
 	res.RawMBPerSec = float64(windowed.raw) / 1e6 / secs
 	res.Shards, res.Window = shards, &w
+	for _, f := range finals {
+		res.WarmupEvents += f.WarmupEvents
+	}
 	for _, f := range finals {
 		if f.CountBefore != nil {
 			countBefore = f.CountBefore

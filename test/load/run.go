@@ -95,7 +95,10 @@ type Result struct {
 	// DroppedSends are open-loop sends that were scheduled but never
 	// sent: the target was so far behind that the schedule queue was full
 	// (k6's dropped_iterations). They are in no latency or throughput.
-	DroppedSends int64         `json:"dropped_sends"`
+	DroppedSends int64 `json:"dropped_sends"`
+	// WarmupEvents were acknowledged in the unmeasured warm-up: in no
+	// other figure, but in the index (--verify counts them).
+	WarmupEvents int64         `json:"warmup_events"`
 	Verified     *Verification `json:"verified,omitempty"`
 	// Shards, for a merged report: each shard's part.
 	Shards []ShardReport `json:"shards,omitempty"`
@@ -218,13 +221,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, ctx.Err()
 		}
 	}
+	var warm int64 // events acknowledged in the warm-up
 	planned := o.Start
 	if planned.IsZero() {
 		planned = time.Now()
 	}
 	if o.Warmup > 0 {
 		wctx, cancel := context.WithDeadline(ctx, planned.Add(o.Warmup))
-		runPhase(wctx, o, url, planned, nil, 0, nil)
+		warm = runPhase(wctx, o, url, planned, nil, 0, nil).events
 		cancel()
 	}
 	planned = planned.Add(o.Warmup)
@@ -233,11 +237,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		ctx, cancel = context.WithDeadline(ctx, planned.Add(o.Duration))
 		defer cancel()
 	}
-	rec := &recorder{o: o, planned: planned, window: newTally()}
+	rec := &recorder{o: o, planned: planned, window: newTally(), warm: warm}
 	rec.start = time.Now()
 	rec.from = rec.start
 	total := runPhase(ctx, o, url, planned, o.Progress, o.Events, rec)
-	return total.result(time.Since(rec.start).Seconds(), o.Rate), nil
+	res := total.result(time.Since(rec.start).Seconds(), o.Rate)
+	res.WarmupEvents = warm
+	return res, nil
 }
 
 // recorder gathers the measured phase's outcomes: the current interval's
@@ -249,6 +255,7 @@ type recorder struct {
 	from           time.Time // the current interval's start
 	seq            int
 	window         *tally
+	warm           int64
 }
 
 func (r *recorder) observe(t *tally, latency, service time.Duration) {
