@@ -14,7 +14,14 @@ import (
 
 func runLoad(t *testing.T, args ...string) (*loadgen.Result, string, int) {
 	t.Helper()
-	out, err := exec.Command(esgateBin, append([]string{"load", "--output", "json"}, args...)...).Output()
+	return runJSON(t, append([]string{"load", "--output", "json"}, args...)...)
+}
+
+// runJSON runs esgate with args and decodes the report it prints; out is
+// its output (and standard error) for messages.
+func runJSON(t *testing.T, args ...string) (*loadgen.Result, string, int) {
+	t.Helper()
+	out, err := exec.Command(esgateBin, args...).Output()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

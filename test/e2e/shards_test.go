@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -142,17 +141,5 @@ func TestShardedLoad(t *testing.T) {
 // runReport runs esgate load report --output json with args.
 func runReport(t *testing.T, args ...string) (*loadgen.Result, string, int) {
 	t.Helper()
-	out, err := exec.Command(esgateBin, append([]string{"load", "report", "--output", "json"}, args...)...).Output()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-		out = append(out, ee.Stderr...)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	var r loadgen.Result
-	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, string(out), code
-	}
-	return &r, string(out), code
+	return runJSON(t, append([]string{"load", "report", "--output", "json"}, args...)...)
 }

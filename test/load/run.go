@@ -397,42 +397,34 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 	}
 	done := make(chan struct{})
 	var tickers sync.WaitGroup
-	if progress != nil {
+	every := func(d time.Duration, f func()) {
 		tickers.Add(1)
 		go func() {
 			defer tickers.Done()
-			start := time.Now()
-			tk := time.NewTicker(time.Second)
+			tk := time.NewTicker(d)
 			defer tk.Stop()
 			for {
 				select {
 				case <-done:
 					return
 				case <-tk.C:
-					liveHist.Lock()
-					p99 := recent.Quantile(.99)
-					recent = Histogram{}
-					liveHist.Unlock()
-					progress(Snapshot{Elapsed: time.Since(start), Events: live.events.Load(), Errors: live.errors.Load(), WireBytes: live.wire.Load(), P99: p99})
+					f()
 				}
 			}
 		}()
 	}
+	if progress != nil {
+		start := time.Now()
+		every(time.Second, func() {
+			liveHist.Lock()
+			p99 := recent.Quantile(.99)
+			recent = Histogram{}
+			liveHist.Unlock()
+			progress(Snapshot{Elapsed: time.Since(start), Events: live.events.Load(), Errors: live.errors.Load(), WireBytes: live.wire.Load(), P99: p99})
+		})
+	}
 	if rec != nil {
-		tickers.Add(1)
-		go func() {
-			defer tickers.Done()
-			tk := time.NewTicker(o.Interval)
-			defer tk.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tk.C:
-					rec.flush(false)
-				}
-			}
-		}()
+		every(o.Interval, func() { rec.flush(false) })
 	}
 	wg.Wait()
 	close(done)
