@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
 	"github.com/esgate/esgate/configs"
@@ -65,7 +66,7 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&lf.shard, "shard", "", "run shard I of N of the test (I/N; I defaults to $JOB_COMPLETION_INDEX, as in --shard /4): --rate, --clients, --events and the batches are the whole test's, split (default: the whole test)")
 	fs.StringVar(&lf.runID, "run-id", "", "the test's id, the same for every shard: names the start barrier's documents and the records (default: from --start-at; needed with --shard N>1 otherwise)")
 	fs.StringVar(&lf.startAt, "start-at", "", "start (the warm-up) at this RFC 3339 time instead of at the start barrier (default: the barrier, with --shard N>1)")
-	fs.StringVar(&lf.verifyTarget, "verify-target", "", "read _count, and the start barrier's documents, through this URL, such as esgate's read route (default: --target)")
+	fs.StringVar(&lf.verifyTarget, "verify-target", "", "read _count, and the start barrier's documents, through this URL, such as esgate's read route (default: the read route of --config's esgate config, else --target; if --target may not read, the read route of ./esgate.secrets)")
 	fs.DurationVar(&lf.barrierTimeout, "barrier-timeout", 5*time.Minute, "how long a shard waits at the start barrier for the others")
 	fs.DurationVar(&lf.interval, "interval", 5*time.Second, "time between interval records (--output records)")
 }
@@ -138,6 +139,11 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer closeRead()
 		readClient = c
+	} else if u, ok := readRouteOf(fl.ConfigFile); ok && fl.ConfigFile != "" {
+		// --config names an esgate config with a read route (bootstrap's
+		// esgate.secrets): _count and the barrier read through it.
+		readTarget = u
+		readClient = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 5 * time.Minute}
 	}
 
 	// This shard's part of the test.
@@ -158,7 +164,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if shard.N > 1 {
 		b := load.Barrier{Client: client, Target: lf.target, Index: wo.Index + "-barrier", Run: run, Shard: shard,
 			Timeout: lf.barrierTimeout}
-		if lf.verifyTarget != "" {
+		if readTarget != lf.target {
 			b.ReadTarget, b.ReadClient = readTarget, readClient
 		}
 		fmt.Fprintf(stderr, "shard %d/%d of run %q: waiting at the start barrier (%s)\n", shard.I, shard.N, run, b.Index)
@@ -169,8 +175,22 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var before *int64
 	if lf.verify {
 		n, err := load.Count(ctx, readClient, readTarget, wo.Index)
+		if errors.Is(err, load.ErrReadRefused) && readTarget == lf.target {
+			// Behind bootstrap's publish route, which may only write: count
+			// through the read route of the esgate config (--config, or
+			// bootstrap's esgate.secrets here).
+			path := fl.ConfigFile
+			if path == "" {
+				path = "esgate.secrets"
+			}
+			if u, ok := readRouteOf(path); ok {
+				fmt.Fprintf(stderr, "counting through %s's read route %s (the target may not read %s)\n", path, u, wo.Index)
+				readTarget, readClient = u, &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 5 * time.Minute}
+				n, err = load.Count(ctx, readClient, readTarget, wo.Index)
+			}
+		}
 		if err != nil {
-			return fail(exitFailed, fmt.Errorf("%w (or --verify-target URL: a route that may read it, such as bootstrap's read route)", err))
+			return fail(exitFailed, fmt.Errorf("%w (give --verify-target URL, a route that may read it, such as bootstrap's read route, or --config with the esgate config that has one)", err))
 		}
 		before = &n
 	}
@@ -335,4 +355,28 @@ func loadClient(target string, fl *configs.Flags) (*http.Client, func(), error) 
 		return nil, nil, err
 	}
 	return &http.Client{Transport: rt.OwnTransport(), Timeout: 5 * time.Minute}, rt.Close, nil
+}
+
+// readRouteOf returns the URL of the plain-HTTP route with the read policy
+// in the esgate config at path (such as bootstrap's esgate.secrets).
+func readRouteOf(path string) (string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	var doc struct {
+		Routes []struct {
+			Listen string `yaml:"listen"`
+			Policy string `yaml:"policy"`
+		} `yaml:"routes"`
+	}
+	if yaml.Unmarshal(b, &doc) != nil {
+		return "", false
+	}
+	for _, r := range doc.Routes {
+		if r.Policy == "read" && r.Listen != "" && !strings.HasPrefix(r.Listen, "unix:") {
+			return "http://" + r.Listen, true
+		}
+	}
+	return "", false
 }

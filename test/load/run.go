@@ -528,6 +528,10 @@ func Verify(ctx context.Context, c *http.Client, target, index string, before, a
 	return &Verification{Before: before, After: after, Acknowledged: acknowledged, OK: after-before == acknowledged}, nil
 }
 
+// ErrReadRefused is Count's error when the target may not read the index
+// (a 401 or 403: an ingest route's policy, or a key without read).
+var ErrReadRefused = errors.New("--verify needs read access to the index")
+
 // Count refreshes index and returns its document count (0 if it does not exist).
 func Count(ctx context.Context, c *http.Client, target, index string) (int64, error) {
 	base := strings.TrimSuffix(target, "/") + "/" + index
@@ -549,6 +553,9 @@ func Count(ctx context.Context, c *http.Client, target, index string) (int64, er
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode == http.StatusNotFound {
 		return 0, nil
+	}
+	if res.StatusCode == http.StatusForbidden || res.StatusCode == http.StatusUnauthorized {
+		return 0, fmt.Errorf("counting %s: %s %s: %w", index, res.Status, b, ErrReadRefused)
 	}
 	if res.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("counting %s: %s %s (--verify needs read access to the index)", index, res.Status, b)
