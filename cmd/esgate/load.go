@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,6 +45,7 @@ type loadFlags struct {
 	verifyTarget   string
 	barrierTimeout time.Duration
 	interval       time.Duration
+	plot           string
 }
 
 func (lf *loadFlags) flags(fs *flag.FlagSet) {
@@ -69,6 +71,7 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&lf.verifyTarget, "verify-target", "", "read _count, and the start barrier's documents, through this URL, such as esgate's read route (default: the read route of --config's esgate config, else --target; if --target may not read, the read route of ./esgate.secrets)")
 	fs.DurationVar(&lf.barrierTimeout, "barrier-timeout", 5*time.Minute, "how long a shard waits at the start barrier for the others")
 	fs.DurationVar(&lf.interval, "interval", 5*time.Second, "time between interval records (--output records)")
+	fs.StringVar(&lf.plot, "plot", "", "load report: also draw latency over time per shard into this SVG file (default none)")
 }
 
 // loadCmd implements `esgate load`: a bulk traffic generator. Against an
@@ -275,6 +278,15 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	res, before, err := load.Merge(recs)
 	if err != nil {
 		return fail(exitFailed, err)
+	}
+	if lf.plot != "" {
+		var svg bytes.Buffer
+		if err := load.PlotSVG(&svg, recs); err != nil {
+			return fail(exitFailed, fmt.Errorf("--plot: %w", err))
+		}
+		if err := os.WriteFile(lf.plot, svg.Bytes(), 0o644); err != nil {
+			return fail(exitFailed, fmt.Errorf("--plot: %w", err))
+		}
 	}
 	if lf.verify {
 		if before == nil {

@@ -68,9 +68,13 @@ func TestShardedLoad(t *testing.T) {
 			t.Fatal(e)
 		}
 	}
-	r, out, code := runReport(t, "--verify", "--target", p.URL, dir)
+	plot := filepath.Join(t.TempDir(), "latency.svg")
+	r, out, code := runReport(t, "--verify", "--target", p.URL, "--plot", plot, dir)
 	if code != 0 || r == nil {
 		t.Fatalf("load report: exit %d: %s", code, out)
+	}
+	if svg, err := os.ReadFile(plot); err != nil || strings.Count(string(svg), "<polyline") != 8 {
+		t.Errorf("--plot: %v, %d lines (want p99 and p50 for four shards)", err, strings.Count(string(svg), "<polyline"))
 	}
 	var sum int64
 	for _, s := range r.Shards {

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"encoding/xml"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -25,32 +27,32 @@ func shardRecords(shard, shards int, instance string, start time.Time, secs int,
 }
 
 // TestMergedPercentilesAreNotAverages: one shard answers in 1 ms, another
-// in 100 ms, a quarter of the requests; the merged p90 is that of all
-// requests together (100 ms), which no average of the shards' p90s
-// gives (50.5 ms).
+// in 100 ms, 2% of all requests; the merged p99 is that of all requests
+// together (100 ms), which the average of the shards' p99s (50.5 ms)
+// is not, nor is any other mix of the shards' percentiles.
 func TestMergedPercentilesAreNotAverages(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
-	fast := shardRecords(0, 2, "a", t0, 3, 300, time.Millisecond)
-	slow := shardRecords(1, 2, "b", t0, 3, 100, 100*time.Millisecond)
+	fast := shardRecords(0, 2, "a", t0, 3, 490, time.Millisecond)
+	slow := shardRecords(1, 2, "b", t0, 3, 10, 100*time.Millisecond)
 	res, _, err := Merge(append(fast, slow...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Latency.P90 < 99 || res.Latency.P90 > 101 {
-		t.Errorf("merged p90 %.2f ms, want 100 (the union's)", res.Latency.P90)
+	if res.Latency.P99 < 99.9 || res.Latency.P99 > 100.1 {
+		t.Errorf("merged p99 %.2f ms, want 100 (the union's)", res.Latency.P99)
 	}
 	if res.Latency.P50 < 0.99 || res.Latency.P50 > 1.01 {
 		t.Errorf("merged p50 %.2f ms, want 1", res.Latency.P50)
 	}
-	avg := (percentilesOf(fast).P90 + percentilesOf(slow).P90) / 2
-	if avg > 60 || avg < 40 {
-		t.Errorf("the average of the shards' p90s is %.2f ms; the test's point is that it is wrong (about 50)", avg)
+	avg := (percentilesOf(fast).P99 + percentilesOf(slow).P99) / 2
+	if avg < 50 || avg > 51 {
+		t.Errorf("the average of the shards' p99s is %.2f ms; the point is that it is wrong (50.5, not 100)", avg)
 	}
-	if res.Events != 3*400*10 || len(res.Shards) != 2 || res.Requests != 1200 {
+	if res.Events != 3*500*10 || len(res.Shards) != 2 || res.Requests != 1500 {
 		t.Errorf("events %d, requests %d, shards %d", res.Events, res.Requests, len(res.Shards))
 	}
-	if res.EventsPerSec < 3999 || res.EventsPerSec > 4001 {
-		t.Errorf("%.0f events/s, want 4000", res.EventsPerSec)
+	if res.EventsPerSec < 4999 || res.EventsPerSec > 5001 {
+		t.Errorf("%.0f events/s, want 5000", res.EventsPerSec)
 	}
 }
 
@@ -128,5 +130,33 @@ func TestParseShard(t *testing.T) {
 	}
 	if (Shard{0, 4}).Seed(1) == (Shard{1, 4}).Seed(1) || (Shard{0, 1}).Seed(7) != 7 {
 		t.Error("seeds")
+	}
+}
+
+// TestPlotSVG: the plot is well-formed XML with one p99 and one p50 line
+// per shard.
+func TestPlotSVG(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	recs := append(shardRecords(0, 2, "a", t0, 3, 10, time.Millisecond), shardRecords(1, 2, "b", t0, 3, 10, 30*time.Millisecond)...)
+	var b strings.Builder
+	if err := PlotSVG(&b, recs); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(strings.NewReader(b.String()))
+	lines := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not XML: %v\n%s", err, b.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 4 {
+		t.Errorf("%d lines, want 4 (p99 and p50 for two shards)", lines)
 	}
 }

@@ -116,8 +116,10 @@ type Percentiles struct {
 	Max  float64 `json:"max"`
 }
 
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 func percentiles(h *Histogram) Percentiles {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return Percentiles{ms(h.Quantile(.5)), ms(h.Quantile(.9)), ms(h.Quantile(.99)), ms(h.Quantile(.999)), ms(h.Max())}
 }
 
@@ -264,9 +266,9 @@ func (r *recorder) observe(t *tally, latency, service time.Duration) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) drop() {
+func (r *recorder) drop(n int64) {
 	r.mu.Lock()
-	r.window.dropped++
+	r.window.dropped += n
 	r.mu.Unlock()
 }
 
@@ -323,10 +325,18 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 				default:
 					// The queue is full: the target is far behind. The send
 					// is dropped, and counted, rather than queued without
-					// bound.
-					dropped.Add(1)
+					// bound; so is every send already due, at once, so that
+					// an overloaded schedule does not spin.
+					missed := int64(1)
+					if step := time.Duration(n) * interval; step > 0 {
+						if behind := int64(time.Since(at) / step); behind > 0 {
+							missed += behind
+							k += behind
+						}
+					}
+					dropped.Add(missed)
 					if rec != nil {
-						rec.drop()
+						rec.drop(missed)
 					}
 				}
 			}
@@ -601,6 +611,20 @@ func (r *Result) Text() string {
 	}
 	if r.Rejected429 > 0 {
 		fmt.Fprintf(&b, "  rejected (429 es_rejected_execution_exception): %d events\n", r.Rejected429)
+	}
+	if r.DroppedSends > 0 {
+		fmt.Fprintf(&b, "  dropped     %d scheduled sends never sent (the target was too far behind the schedule)\n", r.DroppedSends)
+	}
+	if r.WarmupEvents > 0 {
+		fmt.Fprintf(&b, "  warm-up     %d events acknowledged before the measured run\n", r.WarmupEvents)
+	}
+	if w := r.Window; w != nil {
+		fmt.Fprintf(&b, "  window      %s to %s (%d interval records): rates and percentiles; counts are the whole run's\n",
+			w.Start.UTC().Format("15:04:05.000"), w.End.UTC().Format("15:04:05.000"), w.Records)
+	}
+	for _, s := range r.Shards {
+		fmt.Fprintf(&b, "  shard %-4d  start skew %+.1f ms, target %.0f events/s, achieved %.0f events/s, %d events, %d dropped\n",
+			s.Shard, s.StartSkewMs, s.TargetRate, s.AchievedRate, s.Events, s.DroppedSends)
 	}
 	if v := r.Verified; v != nil {
 		status := "OK: every acknowledged event arrived"
