@@ -31,6 +31,7 @@ import (
 )
 
 func TestRunUsage(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "")
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -43,6 +44,15 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"serve", "extra"}, exitUsage, "error: unexpected arguments: extra"},
 		{[]string{"serve", "--api-key", "a:b"}, exitUsage, "error: hosts: required"},
 		{[]string{"check", "--hosts", "https://127.0.0.1:1", "--api-key", "a:b", "--connect-timeout", "1s"}, exitFailed, "error: 1 host(s) failed the check"},
+		// load's shard and report errors name the flag and the fix.
+		{[]string{"load", "--shard", "4/4"}, exitUsage, "error: --shard: want I/N with 0 <= I < N"},
+		{[]string{"load", "--shard", "/4"}, exitUsage, "takes I from JOB_COMPLETION_INDEX, which is not set"},
+		{[]string{"load", "--shard", "0/4"}, exitUsage, "error: --run-id: needed with --shard N>1"},
+		{[]string{"load", "--shard", "0/4", "--run-id", "r", "--clients", "2"}, exitUsage, "2 clients cannot be split between 4 shards"},
+		{[]string{"load", "--start-at", "tomorrow"}, exitUsage, "error: --start-at: want an RFC 3339 time"},
+		{[]string{"load", "--output", "xml"}, exitUsage, "error: --output: want text, json or records"},
+		{[]string{"load", "report"}, exitUsage, "name the records: files, directories, or -"},
+		{[]string{"load", "report", "--output", "records", "x"}, exitUsage, "error: --output: want text or json"},
 	} {
 		var out bytes.Buffer
 		code := run(context.Background(), tt.args, &out, &out)

@@ -29,11 +29,20 @@ func runJSON(t *testing.T, args ...string) (*loadgen.Result, string, int) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var r loadgen.Result
-	if err := json.Unmarshal(out, &r); err != nil {
+	r, err := decodeResult(out)
+	if err != nil {
 		return nil, string(out), code
 	}
-	return &r, string(out), code
+	return r, string(out), code
+}
+
+// decodeResult decodes a report esgate load printed with --output json.
+func decodeResult(b []byte) (*loadgen.Result, error) {
+	var r loadgen.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // TestLoadThroughEsgate: closed loop with an exact event budget verified by

@@ -110,6 +110,23 @@ func TestShardedLoad(t *testing.T) {
 		t.Errorf("merged rate %.0f events/s, want about 2000", r.EventsPerSec)
 	}
 
+	// The same records from standard input, as `kubectl logs` gives them:
+	// every pod's lines in one stream, with its log lines among them.
+	var all bytes.Buffer
+	for i := range 4 {
+		b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("shard-%d.ndjson", i)))
+		fmt.Fprintf(&all, "shard %d/4 of run \"t1\": waiting at the start barrier\n", i)
+		all.Write(b)
+		all.WriteString("esgate load: open loop at 2000 events/s, 4.0s\n")
+	}
+	cmd := exec.Command(esgateBin, "load", "report", "--output", "json", "-")
+	cmd.Stdin = &all
+	if b, err := cmd.Output(); err != nil {
+		t.Errorf("load report -: %v", err)
+	} else if fromStdin, _ := decodeResult(b); fromStdin == nil || fromStdin.Events != r.Events || fromStdin.Latency != r.Latency {
+		t.Errorf("load report - gives another report: %s", b)
+	}
+
 	// A missing shard, and a shard twice.
 	away := filepath.Join(t.TempDir(), "away")
 	os.Rename(filepath.Join(dir, "shard-3.ndjson"), away)
