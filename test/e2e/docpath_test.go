@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +101,38 @@ func TestDocumentedBootstrapServeLoadVerify(t *testing.T) {
 	r, _ = run("--target", target, "--clients", "2", "--duration", "1s", "--verify", "--config", filepath.Join(e.dir, "esgate.secrets"), "--index", "logstash-load-2")
 	if r.Verified == nil || !r.Verified.OK || r.Verified.After != r.Events {
 		t.Errorf("load --verify --config: events %d, verified %+v", r.Events, r.Verified)
+	}
+
+	// deploy/kubernetes/load's shape: shards behind the publish route meet
+	// at the barrier, read through the read route, and merge.
+	read := "http://" + ports["9204"]
+	var wg sync.WaitGroup
+	recs := make([][]byte, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(esgateBin, "load", "--shard", fmt.Sprintf("%d/2", i), "--run-id", "k8s-like", "--target", target,
+				"--verify-target", read, "--verify", "--rate", "1000", "--clients", "2", "--duration", "2s", "--output", "records",
+				"--index", "logstash-load-sharded")
+			cmd.Dir = e.dir
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("shard %d: %v\n%s", i, err, stderr.String())
+			}
+			recs[i] = out
+		}()
+	}
+	wg.Wait()
+	report := exec.Command(esgateBin, "load", "report", "--verify", "--verify-target", read, "--output", "json", "-")
+	report.Stdin = bytes.NewReader(append(recs[0], recs[1]...))
+	b, err = report.Output()
+	if err != nil {
+		t.Fatalf("load report --verify: %v\n%s", err, b)
+	}
+	if m, err := decodeResult(b); err != nil || m.Verified == nil || !m.Verified.OK || len(m.Shards) != 2 || m.Events == 0 {
+		t.Errorf("merged through bootstrap's routes: %v %s", err, b)
 	}
 }
