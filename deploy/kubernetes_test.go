@@ -21,21 +21,8 @@ import (
 func manifests(t *testing.T) []any {
 	t.Helper()
 	base := filepath.Join(repoRoot(t), "deploy", "kubernetes", "base")
-	var kust struct {
-		APIVersion string           `json:"apiVersion"`
-		Kind       string           `json:"kind"`
-		Labels     []map[string]any `json:"labels"`
-		Resources  []string         `json:"resources"`
-	}
-	b, err := os.ReadFile(filepath.Join(base, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.UnmarshalStrict(b, &kust); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
-	}
 	var out []any
-	for _, res := range kust.Resources {
+	for _, res := range kustomizationResources(t, base) {
 		b, err := os.ReadFile(filepath.Join(base, res))
 		if err != nil {
 			t.Fatalf("kustomization lists %s: %v", res, err)
@@ -71,6 +58,26 @@ func manifests(t *testing.T) []any {
 		}
 	}
 	return out
+}
+
+// kustomizationResources decodes dir's kustomization.yaml strictly and
+// returns the resources it lists.
+func kustomizationResources(t *testing.T, dir string) []string {
+	t.Helper()
+	var kust struct {
+		APIVersion string           `json:"apiVersion"`
+		Kind       string           `json:"kind"`
+		Labels     []map[string]any `json:"labels"`
+		Resources  []string         `json:"resources"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, &kust); err != nil {
+		t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+	}
+	return kust.Resources
 }
 
 func find[T any](objs []any) []*T {
