@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestAnswersThatListFewerItems: a 200 whose bulk answer lists fewer
@@ -38,5 +41,57 @@ func TestAnswersThatListFewerItems(t *testing.T) {
 		if got := res.ItemErrors[missingItems]; got != tc.missing*res.Requests || res.Events != tc.acked*res.Requests {
 			t.Errorf("%q: %d acknowledged, %d reported %q, for %d requests", tc.answer, res.Events, got, missingItems, res.Requests)
 		}
+	}
+}
+
+// TestShardScheduleAndRecords: shard 1 of 2 at the whole test's rate of
+// one batch per 100 ms sends its batches at start + (2k+1)·100 ms, never
+// earlier, so at most 5 in a second; its interval records are numbered
+// from 0, end with the final one, and add up to the run's result.
+func TestShardScheduleAndRecords(t *testing.T) {
+	batch := Batch{Raw: []byte("{\"create\":{}}\n{}\n"), Events: 10}
+	batch.Wire = batch.Raw
+	var mu sync.Mutex
+	var arrivals []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"took":1,"errors":false,"items":[`+strings.Repeat(`{"create":{"status":201}},`, 9)+`{"create":{"status":201}}]}`)
+	}))
+	defer srv.Close()
+	start := time.Now().Add(200 * time.Millisecond)
+	var recs []Record
+	var recMu sync.Mutex
+	res, err := Run(context.Background(), Options{Target: srv.URL, Client: srv.Client(), Clients: 2, Rate: 100,
+		Duration: time.Second, Batches: []Batch{batch}, Shard: Shard{1, 2}, Start: start, Interval: 300 * time.Millisecond,
+		Run: "r", Instance: "i", OnRecord: func(r Record) {
+			recMu.Lock()
+			recs = append(recs, r)
+			recMu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) == 0 || len(arrivals) > 5 || res.Requests != int64(len(arrivals)) {
+		t.Fatalf("%d requests arrived, result %d; want 1 to 5", len(arrivals), res.Requests)
+	}
+	if first := arrivals[0].Sub(start); first < 100*time.Millisecond {
+		t.Errorf("the first batch arrived %v after the start; shard 1 of 2 sends at 100 ms", first)
+	}
+	var requests, events int64
+	for i, r := range recs {
+		if r.Seq != i || r.Final != (i == len(recs)-1) || r.Shard != 1 || r.Shards != 2 || r.ShardRate != 50 {
+			t.Errorf("record %d: seq %d final %v shard %d/%d rate %v", i, r.Seq, r.Final, r.Shard, r.Shards, r.ShardRate)
+		}
+		requests += r.Requests
+		events += r.Events
+	}
+	if len(recs) < 2 || requests != res.Requests || events != res.Events || res.Events != 10*res.Requests {
+		t.Errorf("%d records with %d requests and %d events; the result has %d and %d", len(recs), requests, events, res.Requests, res.Events)
 	}
 }
