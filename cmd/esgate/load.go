@@ -142,7 +142,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer closeRead()
 		readClient = c
-	} else if u, ok := readRouteOf(fl.ConfigFile); ok && fl.ConfigFile != "" {
+	} else if u, ok := readRouteOf(fl.ConfigFile); fl.ConfigFile != "" && ok {
 		// --config names an esgate config with a read route (bootstrap's
 		// esgate.secrets): _count and the barrier read through it.
 		readTarget = u
@@ -162,14 +162,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		batches = mine
 	}
-	if !startAt.IsZero() {
-		// --start-at is the fallback barrier.
-	} else if shard.N > 1 {
-		b := load.Barrier{Client: client, Target: lf.target, Index: wo.Index + "-barrier", Run: run, Shard: shard,
-			Timeout: lf.barrierTimeout}
-		if readTarget != lf.target {
-			b.ReadTarget, b.ReadClient = readTarget, readClient
-		}
+	if startAt.IsZero() && shard.N > 1 { // else --start-at is the barrier
+		b := load.Barrier{Client: client, Target: lf.target, ReadClient: readClient, ReadTarget: readTarget,
+			Index: wo.Index + "-barrier", Run: run, Shard: shard, Timeout: lf.barrierTimeout}
 		fmt.Fprintf(stderr, "shard %d/%d of run %q: waiting at the start barrier (%s)\n", shard.I, shard.N, run, b.Index)
 		if startAt, err = b.Wait(ctx); err != nil {
 			return fail(exitFailed, err)

@@ -273,8 +273,8 @@ type conn struct {
 	s   *Server
 	rwc net.Conn
 	sys syscall.RawConn
-	// readable, for the poller, reports whether the socket has bytes (or
-	// an end) to read, without reading them; nil where h1 cannot peek.
+	// readable is idleReadable, bound once: a method value made at each
+	// wait would allocate per request. Nil where h1 cannot poll.
 	readable func(fd uintptr) bool
 	br       *bufio.Reader
 	bw       *bufio.Writer

@@ -111,7 +111,7 @@ type Record struct {
 	ShardRate float64 `json:"shard_rate,omitempty"`
 	Counters
 	// CountBefore is the index's _count before the run, taken after every
-	// shard was ready (a verifying shard's final record).
+	// shard was ready (a verifying shard's records).
 	CountBefore *int64 `json:"count_before,omitempty"`
 	// WarmupEvents, in the final record, were acknowledged in the warm-up.
 	WarmupEvents int64            `json:"warmup_events,omitempty"`

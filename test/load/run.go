@@ -60,7 +60,7 @@ type Options struct {
 	Run, Instance string
 	Params        Params
 	// CountBefore, if set, is the index's _count before the run, for the
-	// final record (load report --verify).
+	// records (load report --verify).
 	CountBefore *int64
 }
 
@@ -248,8 +248,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// recorder gathers the measured phase's outcomes: the current interval's
-// tally, handed to OnRecord every Interval, and the whole run's.
+// recorder gathers the measured phase's current interval, handed to
+// OnRecord every Interval (runPhase keeps the whole run's tally).
 type recorder struct {
 	o              Options
 	planned, start time.Time
