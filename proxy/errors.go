@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/certs"
 )
 
@@ -18,6 +19,7 @@ import (
 //	client body stalled             408 esgate_client_timeout_exception
 //	client body broken (bad chunk)  400 esgate_bad_request_exception
 //	no live host                    503 esgate_no_living_hosts_exception
+//	no valid credential (expired)   503 esgate_credential_unavailable_exception
 //	any timeout                     504 esgate_timeout_exception
 //	certificate refused             502 esgate_tls_verification_exception
 //	other TLS handshake failure     502 esgate_tls_exception
@@ -40,6 +42,8 @@ func statusFor(err error) (int, string) {
 		return http.StatusBadRequest, "esgate_bad_request_exception"
 	case errors.Is(err, ErrNoLiveHosts):
 		return http.StatusServiceUnavailable, "esgate_no_living_hosts_exception"
+	case errors.Is(err, auth.ErrNoValidCredential):
+		return http.StatusServiceUnavailable, "esgate_credential_unavailable_exception"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), isTimeout(err):
 		return http.StatusGatewayTimeout, "esgate_timeout_exception"
 	case errors.As(err, &ve):

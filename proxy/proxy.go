@@ -31,8 +31,12 @@ type Options struct {
 	Upstreams []*url.URL
 	// TLS supplies the trust and client certificate; read on every dial.
 	TLS *certs.Source
-	// Credential supplies the Authorization header; read on every request.
-	Credential *auth.Source
+	// Credential supplies the Authorization header (and, for a JWT realm
+	// with a shared secret, ES-Client-Authentication); read once at the
+	// start of every request. When it has no valid credential the request
+	// is answered 503 and not forwarded. A provider that implements
+	// auth.RejectNotifier hears of every 401 to the credential it gave.
+	Credential auth.Provider
 	// CustomHeaders are set on every upstream request.
 	CustomHeaders map[string]string
 	// ConnectTimeout bounds the TCP connect (default 5s).
@@ -431,7 +435,9 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 	var lastErr error
 	retried401 := false
 	if !or.own {
-		or.auth = p.opts.Credential.Header()
+		if err := or.useCredential(p.opts.Credential); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		h := p.pool.Load().pick(tried)
@@ -472,6 +478,11 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 				authBody = p.afterResponse(or.info, res)
 			}
 		}
+		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized {
+			if rn, ok := p.opts.Credential.(auth.RejectNotifier); ok {
+				rn.Rejected(or.auth)
+			}
+		}
 		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized && p.opts.OnUnauthorized != nil {
 			b := authBody
 			if b == nil {
@@ -480,7 +491,9 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 			if p.opts.OnUnauthorized(ctx, or.auth, b) && !retried401 && body == nil {
 				retried401 = true
 				res.Body.Close()
-				or.auth = p.opts.Credential.Header()
+				if err := or.useCredential(p.opts.Credential); err != nil {
+					return nil, err
+				}
 				tried = tried[:0]
 				continue
 			}

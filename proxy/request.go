@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/esgate/esgate/auth"
 )
 
 // outRequest is one request as esgate sends it upstream. It is written by
@@ -35,6 +37,10 @@ type outRequest struct {
 	// the route's custom_headers, both added by esgate.
 	auth   string
 	custom map[string]string
+	// clientAuth is the ES-Client-Authentication value esgate adds beside
+	// auth ("" for none): a JWT realm's shared secret. A client's own is
+	// never forwarded.
+	clientAuth string
 	// strip names further client headers not to forward (canonical form),
 	// for the route policy; nil forwards the rest.
 	strip map[string]bool
@@ -69,7 +75,7 @@ func isHopHeader(k string) bool {
 // skipForward reports whether the client's header k is not forwarded.
 func (or *outRequest) skipForward(k string) bool {
 	switch k {
-	case "Host", "Content-Length", "Authorization", "Expect",
+	case "Host", "Content-Length", "Authorization", "Es-Client-Authentication", "Expect",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 		return true
 	}
@@ -95,6 +101,20 @@ func connectionListed(h http.Header, k string) bool {
 		}
 	}
 	return false
+}
+
+// useCredential sets auth and clientAuth from the provider's credential
+// in force; its error (no valid credential) ends the request unsent.
+func (or *outRequest) useCredential(p auth.Provider) error {
+	c, err := p.Credential()
+	if err != nil {
+		return err
+	}
+	or.auth, or.clientAuth = c.Header(), ""
+	if ca, ok := c.(auth.ClientAuthenticator); ok {
+		or.clientAuth = ca.ClientAuthentication()
+	}
+	return nil
 }
 
 // write sends the request line, headers and body to w.
@@ -124,6 +144,9 @@ func (or *outRequest) write(w *bufio.Writer) error {
 	}
 	if or.auth != "" {
 		writeHeader(w, "Authorization", or.auth)
+	}
+	if or.clientAuth != "" {
+		writeHeader(w, "ES-Client-Authentication", or.clientAuth)
 	}
 	if or.close {
 		w.WriteString("Connection: close\r\n")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/esgate/esgate/auth"
 )
 
 // Upstream is one Elasticsearch host of a route and its liveness.
@@ -218,6 +220,11 @@ func (p *Proxy) Ready() (bool, string) {
 			live++
 		}
 	}
+	if rr, ok := p.opts.Credential.(auth.ReadyReporter); ok {
+		if ok, why := rr.Ready(); !ok {
+			return false, why
+		}
+	}
 	switch {
 	case live == 0:
 		return false, "no live Elasticsearch host"
@@ -244,12 +251,27 @@ func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
 // presented chain is on the connection, see httptrace.GotConnInfo.Conn's
 // ConnectionState; Response.TLS stays nil.)
 func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*http.Response, error) {
-	return p.ProbeAs(ctx, h, method, path, p.opts.Credential.Header())
+	c, err := p.opts.Credential.Credential()
+	if err != nil {
+		return nil, err
+	}
+	return p.probe(ctx, h, method, path, c)
 }
 
 // ProbeAs is Probe with the Authorization value auth ("" for none) in
 // place of the route's credential.
 func (p *Proxy) ProbeAs(ctx context.Context, h *Upstream, method, path, auth string) (*http.Response, error) {
+	return p.probe(ctx, h, method, path, rawAuth(auth))
+}
+
+// rawAuth is an Authorization value as a credential, for ProbeAs.
+type rawAuth string
+
+func (a rawAuth) Apply(h http.Header) { h.Set("Authorization", string(a)) }
+func (rawAuth) Kind() string          { return "raw" }
+func (a rawAuth) Header() string      { return string(a) }
+
+func (p *Proxy) probe(ctx context.Context, h *Upstream, method, path string, c auth.Credential) (*http.Response, error) {
 	u := *h.URL
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
@@ -260,8 +282,11 @@ func (p *Proxy) ProbeAs(ctx context.Context, h *Upstream, method, path, auth str
 	for k, v := range p.opts.CustomHeaders {
 		req.Header.Set(k, v)
 	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
+	if a := c.Header(); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	if ca, ok := c.(auth.ClientAuthenticator); ok && ca.ClientAuthentication() != "" {
+		req.Header.Set("ES-Client-Authentication", ca.ClientAuthentication())
 	}
 	return p.client.RoundTrip(req)
 }
