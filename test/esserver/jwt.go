@@ -142,8 +142,8 @@ func (t *jwtToken) tokenPrincipal() string {
 // jwk is one usable key of a JWK set.
 type jwk struct {
 	kid, alg, use, kty string
-	pub               crypto.PublicKey // *rsa.PublicKey or *ecdsa.PublicKey
-	secret            []byte           // HMAC
+	pub                crypto.PublicKey // *rsa.PublicKey or *ecdsa.PublicKey
+	secret             []byte           // HMAC
 }
 
 // parseJWKS parses a JWKS document ({"keys":[...]}); keys of unknown type
