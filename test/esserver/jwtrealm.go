@@ -440,15 +440,20 @@ func (rl *jwtRealm) fetchJWKS() (*jwkSet, error) {
 	return &jwkSet{keys: keys, sum: sha256.Sum256(b)}, nil
 }
 
-// reloadJWKS re-reads the JWKS after a PKC signature failure. Concurrent
-// callers share one fetch. It reports whether the content changed.
-func (rl *jwtRealm) reloadJWKS() bool {
+// reloadJWKS re-reads the JWKS after a PKC signature failure with the
+// set used. Concurrent callers share one fetch, and a caller whose set was
+// already replaced retries without fetching. It reports whether the
+// content changed.
+func (rl *jwtRealm) reloadJWKS(used *jwkSet) bool {
 	rl.reloadMu.Lock()
+	if rl.pkc.Load() != used {
+		rl.reloadMu.Unlock()
+		return true
+	}
 	if ch := rl.reloading; ch != nil {
 		rl.reloadMu.Unlock()
-		before := rl.pkc.Load()
 		<-ch
-		return rl.pkc.Load() != before
+		return rl.pkc.Load() != used
 	}
 	ch := make(chan struct{})
 	rl.reloading = ch
@@ -824,12 +829,13 @@ func (rl *jwtRealm) verifySignature(tok *jwtToken) *jwtFailure {
 		}
 		return try([]jwk{{secret: rl.hmacKey}})
 	}
-	f := try(rl.pkc.Load().keys)
+	used := rl.pkc.Load()
+	f := try(used.keys)
 	if f == nil || rl.jwksPath == "" {
 		return f
 	}
 	// A PKC failure re-reads the JWKS; unchanged content keeps the failure.
-	if !rl.reloadJWKS() {
+	if !rl.reloadJWKS(used) {
 		return f
 	}
 	return try(rl.pkc.Load().keys)

@@ -101,6 +101,7 @@ type Server struct {
 	omitExp  bool
 	requests atomic.Int64
 	failures atomic.Int64
+	jwksHits atomic.Int64
 }
 
 // Start generates the keys (and the CA unless given) and serves HTTPS.
@@ -256,6 +257,9 @@ func (s *Server) TokenRequests() int64 { return s.requests.Load() }
 // TokenFailures counts token requests that did not get a token.
 func (s *Server) TokenFailures() int64 { return s.failures.Load() }
 
+// JWKSRequests counts requests for the JWKS.
+func (s *Server) JWKSRequests() int64 { return s.jwksHits.Load() }
+
 // RotateKey replaces the RSA signing key (2048 bits) with a new one whose
 // kid is its Kubernetes-style key id. keepOld keeps the old public key in
 // the JWKS, as an issuer does during a rollover; without it, tokens signed
@@ -355,6 +359,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/oauth2/token":
 		s.token(w, r)
 	case "/jwks.json", "/openid/v1/jwks":
+		s.jwksHits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(s.JWKSDocument())
 	case "/.well-known/openid-configuration":
