@@ -60,6 +60,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
+	$(GO) test -run '^$$' -fuzz 'FuzzParseJWT$$' -fuzztime 20s ./test/esserver/
+	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./proxy/esproto/

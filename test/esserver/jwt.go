@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -220,6 +221,9 @@ func jwtHash(alg string) (crypto.Hash, func() hash.Hash) {
 // compatible is JwkValidateUtil's filter: key type and size fit the alg,
 // a JWK alg (if any) equals it, use is sig or absent.
 func (k jwk) compatible(alg string) bool {
+	if !slices.Contains(jwtAlgorithms, alg) {
+		return false
+	}
 	if k.alg != "" && k.alg != alg {
 		return false
 	}
