@@ -11,6 +11,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esgate ./cmd/esgate
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestserver ./test/cmd/estestserver
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestissuer ./test/cmd/estestissuer
 
 # The main job on the embedded default: test server + API key + esgate + bulk traffic.
 # ES_VERSION=9.1.5 runs it against an Elasticsearch 9 test server.

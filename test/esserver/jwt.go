@@ -189,11 +189,22 @@ func parseJWKS(b []byte) ([]jwk, error) {
 			default:
 				continue
 			}
-			x, y := num("x"), num("y")
-			if x == nil || y == nil {
+			x, y := str("x"), str("y")
+			xb, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(x, "="))
+			yb, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(y, "="))
+			size := (c.Params().BitSize + 7) / 8
+			if err1 != nil || err2 != nil || len(xb) > size || len(yb) > size {
 				continue
 			}
-			k.pub = &ecdsa.PublicKey{Curve: c, X: x, Y: y}
+			pt := make([]byte, 1+2*size)
+			pt[0] = 4
+			copy(pt[1+size-len(xb):1+size], xb)
+			copy(pt[1+2*size-len(yb):], yb)
+			pub, err := ecdsa.ParseUncompressedPublicKey(c, pt)
+			if err != nil {
+				continue
+			}
+			k.pub = pub
 		case "oct":
 			b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(str("k"), "="))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -65,30 +66,29 @@ var jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512
 
 // jwtRealm is a configured realm.
 type jwtRealm struct {
-	name                string
-	order               int
-	tokenType           string
-	issuer              string
-	audiences           []string
-	subjects            []string
-	subjectPatterns     []*regexp.Regexp
-	algs                []string
-	claims              map[string]string // principal, groups, mail, name, dn -> claim name
-	claimPatterns       map[string]*regexp.Regexp
-	requiredClaims      map[string][]string
-	fallback            map[string]string // sub, aud -> claim name (access_token)
-	skew                time.Duration
-	clientAuth          string // shared_secret or none
-	gracePeriod         time.Duration
-	jwksPath            string
-	jwksClient          *http.Client
-	hmacKey             []byte
-	populateMetadata    bool
-	pkc                 atomic.Pointer[jwkSet]
-	reloadMu            sync.Mutex
-	reloading           chan struct{} // closed when the running fetch ends
-	secret              atomic.Pointer[rotatableSecret]
-	pendingSharedSecret *string
+	name             string
+	order            int
+	tokenType        string
+	issuer           string
+	audiences        []string
+	subjects         []string
+	subjectPatterns  []*regexp.Regexp
+	algs             []string
+	claims           map[string]string // principal, groups, mail, name, dn -> claim name
+	claimPatterns    map[string]*regexp.Regexp
+	requiredClaims   map[string][]string
+	fallback         map[string]string // sub, aud -> claim name (access_token)
+	skew             time.Duration
+	clientAuth       string // shared_secret or none
+	gracePeriod      time.Duration
+	jwksPath         string
+	jwksClient       *http.Client
+	hmacKey          []byte
+	populateMetadata bool
+	pkc              atomic.Pointer[jwkSet]
+	reloadMu         sync.Mutex
+	reloading        chan struct{} // closed when the running fetch ends
+	secret           atomic.Pointer[rotatableSecret]
 }
 
 type jwkSet struct {
@@ -502,7 +502,7 @@ func ParseJWTRealms(data []byte) ([]JWTRealm, error) {
 		rest, ok := strings.CutPrefix(k, realmPrefix)
 		name, setting, ok2 := strings.Cut(rest, ".")
 		if !ok || !ok2 || name == "" {
-			return nil, fmt.Errorf("JWT realm settings: unknown setting [%s]: keys start %s<name>.", k, realmPrefix)
+			return nil, fmt.Errorf("JWT realm settings: unknown setting [%s]: keys start %s<name>", k, realmPrefix)
 		}
 		if byName[name] == nil {
 			byName[name] = map[string]any{}
@@ -516,6 +516,47 @@ func ParseJWTRealms(data []byte) ([]JWTRealm, error) {
 		out = append(out, JWTRealm{Name: n, Settings: byName[n]})
 	}
 	return out, nil
+}
+
+// ParseJWTRealmsFile reads ParseJWTRealms' YAML from path; relative
+// pkc_jwkset_path files and ssl.certificate_authorities resolve against
+// the file's directory, as ES resolves them against its config directory.
+func ParseJWTRealmsFile(path string) ([]JWTRealm, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	realms, err := ParseJWTRealms(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) || strings.HasPrefix(p, "https:") || strings.HasPrefix(p, "http:") {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for _, r := range realms {
+		if p, ok := r.Settings["pkc_jwkset_path"].(string); ok {
+			r.Settings["pkc_jwkset_path"] = abs(p)
+		}
+		switch cas := r.Settings["ssl.certificate_authorities"].(type) {
+		case string:
+			parts := strings.Split(cas, ",")
+			for i, c := range parts {
+				parts[i] = abs(strings.TrimSpace(c))
+			}
+			r.Settings["ssl.certificate_authorities"] = strings.Join(parts, ",")
+		case []any:
+			for i, c := range cas {
+				if s, ok := c.(string); ok {
+					cas[i] = abs(s)
+				}
+			}
+		}
+	}
+	return realms, nil
 }
 
 // startJWT builds the realms from opts; a bad setting or a JWKS that does
@@ -860,7 +901,7 @@ func (rl *jwtRealm) claimValue(tok *jwtToken, c string) []string {
 	}
 	var out []string
 	for _, x := range vs {
-		if m := re.FindStringSubmatch(x); m != nil && len(m) > 1 {
+		if m := re.FindStringSubmatch(x); len(m) > 1 {
 			out = append(out, m[1])
 		}
 	}

@@ -125,10 +125,11 @@ func JWK(pub crypto.PublicKey, kid, alg string) map[string]any {
 		m["kty"] = "EC"
 		m["crv"] = k.Curve.Params().Name
 		n := (k.Curve.Params().BitSize + 7) / 8
-		x, y := make([]byte, n), make([]byte, n)
-		k.X.FillBytes(x)
-		k.Y.FillBytes(y)
-		m["x"], m["y"] = b64(x), b64(y)
+		pt, err := k.Bytes() // 0x04 || X || Y
+		if err != nil || len(pt) != 1+2*n {
+			return nil
+		}
+		m["x"], m["y"] = b64(pt[1:1+n]), b64(pt[1+n:])
 	}
 	if kid != "" {
 		m["kid"] = kid
