@@ -22,30 +22,29 @@
 // key's kid is the Kubernetes key id for every token; token responses have
 // token_type "Bearer" and no refresh token (RFC 6749 §4.4.3).
 //
-// Usage with the test server's JWT realm:
+// Usage with the test server's JWT realm (esserver.JWTStats counts what
+// reached it, Issued what was issued):
 //
 //	iss, issCA := issuer.StartT(t, issuer.Options{Lifetime: 3 * time.Second})
 //	iss.AddClient("logstash", "s3cret")
-//	es, esCA := esserver.StartT(t, esserver.Options{JWTRealms: []esserver.JWTRealm{{
-//		Name: "jwt1",
-//		Settings: map[string]any{
-//			"order":                             2,
-//			"allowed_issuer":                    iss.Issuer(),
-//			"allowed_audiences":                 []string{"elasticsearch"},
-//			"claims.principal":                  "sub",
-//			"allowed_clock_skew":                "0s",
-//			"client_authentication.type":        "none",
-//			"pkc_jwkset_path":                   iss.JWKSURL,
-//			"ssl.certificate_authorities":       []string{issCA},
-//		},
-//	}}})
+//	realm := iss.RealmSettings(issCA) // allowed_issuer, audiences, JWKS URL and its CA, claims.principal sub
+//	realm["allowed_clock_skew"] = "0s"
+//	es, esCA := esserver.StartT(t, esserver.Options{JWTRealms: []esserver.JWTRealm{{Name: "jwt1", Settings: realm}}})
 //	es.PutRoleMapping("logstash", esserver.RoleMapping{Roles: []string{"superuser"}, Enabled: true,
 //		Rules: map[string]any{"field": map[string]any{"username": "logstash"}}})
-//	// esgate's route: oauth2_token_url => iss.TokenURL, oauth2_client_id => "logstash", ...
-//	iss.SetState(issuer.Unavailable) // the issuer is down
+//	// esgate's route: oauth2_token_url => iss.TokenURL, oauth2_client_id => "logstash",
+//	// oauth2_client_secret => "s3cret", oauth2_ssl_certificate_authorities => issCA;
+//	// ssl_certificate_authorities => esCA.
+//	iss.SetState(issuer.Unavailable) // the issuer is down (503); issuer.Refuse closes connections
 //	iss.SetState(issuer.Up)          // and back
 //	_ = es.JWTStats().ExpiredOnArrival // 0: no expired token reached Elasticsearch
-//	_ = iss.Issued("logstash")         // tokens issued
+//	_ = iss.Issued("logstash")         // tokens issued to the client
+//
+// A shared secret (client_authentication.type shared_secret) and its
+// rotation: set "client_authentication.shared_secret" in the realm
+// settings; later es.SetSecureSetting("xpack.security.authc.realms.jwt.jwt1.client_authentication.shared_secret", "new")
+// and es.ReloadSecureSettings() (or POST /_nodes/reload_secure_settings);
+// the old secret stays valid for rotation_grace_period (1m).
 //
 // Kubernetes projected tokens (6-second tokens rotated every 2 s):
 //
