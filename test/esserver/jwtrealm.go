@@ -89,6 +89,7 @@ type jwtRealm struct {
 	reloadMu         sync.Mutex
 	reloading        chan struct{} // closed when the running fetch ends
 	secret           atomic.Pointer[rotatableSecret]
+	atJWT            bool // typ at+jwt accepted for access_token (9.1+)
 }
 
 type jwkSet struct {
@@ -570,6 +571,7 @@ func (s *Server) startJWT() error {
 		if err != nil {
 			return err
 		}
+		rl.atJWT = !s.versionBefore(9, 1)
 		s.jwt.realms = append(s.jwt.realms, rl)
 	}
 	sort.SliceStable(s.jwt.realms, func(i, j int) bool { return s.jwt.realms[i].order < s.jwt.realms[j].order })
@@ -741,7 +743,7 @@ func (rl *jwtRealm) validate(tok *jwtToken, now time.Time) *jwtFailure {
 	// 1. typ
 	if v, ok := tok.header["typ"]; ok {
 		t, _ := v.(string)
-		okTyp := strings.EqualFold(t, "JWT") || (rl.tokenType == "access_token" && strings.EqualFold(t, "at+jwt"))
+		okTyp := strings.EqualFold(t, "JWT") || (rl.atJWT && rl.tokenType == "access_token" && strings.EqualFold(t, "at+jwt"))
 		if !okTyp {
 			return fail("typ", "invalid jwt typ header")
 		}

@@ -186,3 +186,24 @@ func mustRSA(t *testing.T) *rsa.PrivateKey {
 	}
 	return k
 }
+
+// TestJWTAccessTokenTyp: an access_token realm takes typ at+jwt from 9.1
+// (PR #126687), not before; an id_token realm never does.
+func TestJWTAccessTokenTyp(t *testing.T) {
+	keys := newJWTKeys(t)
+	now := time.Now()
+	tok, _ := issuer.Sign(map[string]any{"alg": "HS256", "typ": "at+jwt"}, map[string]any{"iss": "i", "sub": "svc-a", "aud": "es", "iat": now.Unix(), "exp": now.Unix() + 60}, []byte(keys.hmac))
+	for _, tc := range []struct {
+		version, tokenType string
+		status             int
+	}{{"8.15.3", "access_token", 401}, {"9.0.3", "access_token", 401}, {"9.1.5", "access_token", 200}, {"9.1.5", "id_token", 401}} {
+		settings := map[string]any{"order": 1, "allowed_issuer": "i", "allowed_audiences": "es", "claims.principal": "sub", "token_type": tc.tokenType,
+			"allowed_subject_patterns": "svc-*", "allowed_signature_algorithms": "HS256", "hmac_key": keys.hmac, "client_authentication.type": "none"}
+		c := newTC(t, Options{Version: tc.version, JWTRealms: []JWTRealm{{Name: "jwt1", Settings: settings}}})
+		if res, body := c.call("GET", "/_security/_authenticate", "", bearer(tok)...); res.StatusCode != tc.status {
+			t.Errorf("%s %s: %d %s", tc.version, tc.tokenType, res.StatusCode, body)
+		} else if tc.status == 200 && !strings.Contains(body, `"jwt_token_type":"access_token"`) {
+			t.Errorf("metadata: %s", body)
+		}
+	}
+}
