@@ -261,3 +261,23 @@ func mapAll(s *Server, realm string) {
 	s.PutRoleMapping("all-"+realm, RoleMapping{Roles: []string{"viewer"}, Enabled: true,
 		Rules: map[string]any{"field": map[string]any{"realm.name": realm}}})
 }
+
+// TestJWTJWKSFileReload: a JWKS file rewritten with a new key is re-read
+// on the first signature failure.
+func TestJWTJWKSFileReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jwks.json")
+	k1, k2 := mustRSA(t), mustRSA(t)
+	os.WriteFile(path, issuer.JWKS(issuer.JWK(&k1.PublicKey, "k1", "RS256")), 0o644)
+	c := newTC(t, Options{JWTRealms: []JWTRealm{{Name: "jwt1", Settings: map[string]any{"order": 1, "allowed_issuer": "i", "allowed_audiences": "es",
+		"claims.principal": "sub", "client_authentication.type": "none", "pkc_jwkset_path": path}}}})
+	n := time.Now().Unix()
+	tok, _ := issuer.Sign(map[string]any{"alg": "RS256", "kid": "k2"}, map[string]any{"iss": "i", "sub": "a", "aud": "es", "iat": n, "exp": n + 60}, k2)
+	if res, _ := c.call("GET", "/_security/_authenticate", "", bearer(tok)...); res.StatusCode != 401 {
+		t.Fatalf("unknown key: %d", res.StatusCode)
+	}
+	os.WriteFile(path, issuer.JWKS(issuer.JWK(&k2.PublicKey, "k2", "RS256")), 0o644)
+	if res, body := c.call("GET", "/_security/_authenticate", "", bearer(tok)...); res.StatusCode != 200 {
+		t.Fatalf("after rewrite: %d %s", res.StatusCode, body)
+	}
+}

@@ -207,3 +207,40 @@ func TestJWTAccessTokenTyp(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTUserClaims: claim_patterns, groups for role mappings, mail and
+// name, populate_user_metadata false, and an access_token realm's
+// fallback claims.
+func TestJWTUserClaims(t *testing.T) {
+	keys := newJWTKeys(t)
+	now := time.Now().Unix()
+	c := newTC(t, Options{JWTRealms: []JWTRealm{
+		{Name: "k8s", Settings: map[string]any{"order": 1, "allowed_issuer": "i", "allowed_audiences": "es", "claims.principal": "sub",
+			"claim_patterns.principal": "^system:serviceaccount:[^:]+:(.+)$", "claims.groups": "groups", "claims.mail": "email", "claims.name": "name",
+			"populate_user_metadata": false, "allowed_signature_algorithms": "HS256", "hmac_key": keys.hmac, "client_authentication.type": "none"}},
+		{Name: "at", Settings: map[string]any{"order": 2, "token_type": "access_token", "allowed_issuer": "i2", "allowed_audiences": "es",
+			"allowed_subjects": "svc", "fallback_claims.sub": "client_id", "fallback_claims.aud": "scope", "claims.principal": "sub",
+			"allowed_signature_algorithms": "HS256", "hmac_key": keys.hmac, "client_authentication.type": "none"}},
+	}})
+	c.s.PutRoleMapping("ops", RoleMapping{Roles: []string{"viewer"}, Enabled: true, Rules: map[string]any{"all": []any{
+		map[string]any{"field": map[string]any{"realm.name": "k8s"}}, map[string]any{"field": map[string]any{"groups": "ops"}}}}})
+	tok, _ := issuer.Sign(map[string]any{"alg": "HS256"}, map[string]any{"iss": "i", "sub": "system:serviceaccount:logs:shipper", "aud": "es",
+		"iat": now, "exp": now + 60, "groups": []any{"dev", "ops"}, "email": "s@example.com", "name": "Shipper"}, []byte(keys.hmac))
+	_, body := c.call("GET", "/_security/_authenticate", "", bearer(tok)...)
+	want := `{"username":"shipper","roles":["viewer"],"full_name":"Shipper","email":"s@example.com","metadata":{"jwt_token_type":"id_token"},"enabled":true,` +
+		`"authentication_realm":{"name":"k8s","type":"jwt"},"lookup_realm":{"name":"k8s","type":"jwt"},"authentication_type":"realm"}`
+	if body != want {
+		t.Fatalf("got  %s\nwant %s", body, want)
+	}
+	// The access_token realm: no sub/aud, the fallbacks stand in.
+	at, _ := issuer.Sign(map[string]any{"alg": "HS256"}, map[string]any{"iss": "i2", "client_id": "svc", "scope": "es", "iat": now, "exp": now + 60}, []byte(keys.hmac))
+	if res, body := c.call("GET", "/_security/_authenticate", "", bearer(at)...); res.StatusCode != 200 || !strings.Contains(body, `"username":"svc"`) ||
+		!strings.Contains(body, `"jwt_token_type":"access_token"`) || !strings.Contains(body, `"jwt_claim_client_id":"svc"`) {
+		t.Fatalf("fallback claims: %d %s", res.StatusCode, body)
+	}
+	// A pattern that does not match drops the principal: rejected.
+	other, _ := issuer.Sign(map[string]any{"alg": "HS256"}, map[string]any{"iss": "i", "sub": "shipper", "aud": "es", "iat": now, "exp": now + 60}, []byte(keys.hmac))
+	if res, _ := c.call("GET", "/_security/_authenticate", "", bearer(other)...); res.StatusCode != 401 || c.s.JWTStats().Reasons["principal"] != 1 {
+		t.Fatalf("unmatched principal pattern: %d %v", res.StatusCode, c.s.JWTStats().Reasons)
+	}
+}
