@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"mime"
 	"net"
 	"net/http"
@@ -161,7 +163,7 @@ func Start(opts Options) (*Server, error) {
 		Handler:           s,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{tc}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          log.New(io.Discard, "", 0), // TLS handshake noise from clients that distrust the CA
 	}
 	go s.srv.ServeTLS(ln, "", "")
 	return s, nil
