@@ -162,11 +162,13 @@ func (s *Server) execItem(p *principal, it bulkItem, compat string, fault *Fault
 		}
 	}
 	s.mu.Lock()
-	if target, ok := s.aliases[it.index]; ok {
-		it.index = target // writes through an alias go to its write index
-	}
-	ix := s.indices[it.index]
+	target, aliasErr := s.writeTargetLocked(it.index, it.requireAlias)
+	ix := s.indices[target]
 	s.mu.Unlock()
+	if aliasErr != nil {
+		return fail(aliasErr.status, aliasErr.typ, aliasErr.reason, aliasErr.extra...)
+	}
+	it.index = target // writes through an alias go to its write index
 	if ix == nil && it.op != "delete" {
 		if !s.indexAllowed(p, "auto_create", it.index) {
 			return fail(403, "security_exception", s.denial(p, "indices:admin/auto_create", []string{it.index}, "index", indexGrant["auto_create"]))
@@ -189,12 +191,12 @@ func (s *Server) execItem(p *principal, it bulkItem, compat string, fault *Fault
 			typ, reason, extra := indexNotFound(it.index)
 			return fail(404, typ, reason, extra...)
 		}
-		ix = &index{name: it.index, uuid: randomID(22), docs: map[string]*doc{}}
-		if s.isDataStreamName(it.index) {
-			ix.dataStream = true
-			ix.backing = fmt.Sprintf(".ds-%s-%s-000001", it.index, s.now().UTC().Format("2006.01.02"))
+		if tmpl := s.dataStreamTemplateLocked(it.index); tmpl != "" {
+			ix = s.newDataStreamLocked(it.index, tmpl)
+		} else {
+			ix = &index{name: it.index, uuid: randomID(22), docs: map[string]*doc{}}
+			s.indices[it.index] = ix
 		}
-		s.indices[it.index] = ix
 	}
 	name := ix.name
 	if ix.dataStream {
