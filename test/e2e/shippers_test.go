@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,4 +228,63 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestNodeLoggingTransports drives two logging transports from npm
+// through esgate (policy ingest) on ES 8 and 9, every event counted:
+// pino-elasticsearch's bulk helper writes {"index":{…,"op_type":"create"}}
+// into a data stream; winston-elasticsearch puts an extra top-level
+// "attempts" key after each action object, which ES 8 and ES 9 under the
+// client's compatible-with=8 accept with a deprecation Warning (ES 9's
+// own REST API version refuses it: TestBulkActionLines).
+func TestNodeLoggingTransports(t *testing.T) {
+	dir, _ := filepath.Abs("node")
+	for _, pkg := range []string{"pino-elasticsearch", "winston-elasticsearch", "winston"} {
+		need(t, filepath.Join(dir, "node_modules", pkg, "package.json"))
+	}
+	const n = 1000
+	for _, v := range []string{"8.15.3", "9.1.5"} {
+		for _, tc := range []struct{ kind, index, count string }{
+			{"pino", "logs-pino-default", "logs-pino-default"},
+			{"winston", "winston-app", "winston-app"},
+		} {
+			t.Run(tc.kind+" ES "+v, func(t *testing.T) {
+				es, ca := esserver.StartT(t, esserver.Options{Version: v})
+				var bulkType atomic.Value
+				es.OnRequest(func(r *http.Request) {
+					if strings.HasSuffix(r.URL.Path, "/_bulk") {
+						bulkType.Store(r.Header.Get("Content-Type"))
+					}
+				})
+				_, _, key := es.CreateAPIKey("elastic", "transport", 0, map[string]esserver.Role{"writer": {
+					Cluster: []string{"monitor", "manage_index_templates"},
+					Indices: []esserver.IndexPrivileges{{Names: []string{tc.index + "*"}, Privileges: []string{"create_doc", "index", "auto_configure", "view_index_metadata", "maintenance"}}},
+				}})
+				// pino's bulk helper refreshes its index when done: one
+				// policy rule beside the ingest profile.
+				p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key,
+					"--policy", "ingest", "--policy-rules", "allow GET /*/_refresh")
+				out, err := exec.Command("node", filepath.Join(dir, "transports.mjs"), tc.kind, p.URL, tc.index, strconv.Itoa(n)).CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				var res struct {
+					Bulk   *struct{ Total, Successful, Failed int } `json:"bulk"`
+					Errors []string                                 `json:"errors"`
+					Left   int                                      `json:"left"`
+					Error  string                                   `json:"error"`
+				}
+				if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil || res.Error != "" || len(res.Errors) > 0 || res.Left != 0 ||
+					tc.kind == "pino" && (res.Bulk == nil || res.Bulk.Successful != n || res.Bulk.Failed != 0) {
+					t.Errorf("transport reports: %s", out)
+				}
+				if got := es.Count(tc.count); got != n {
+					t.Errorf("%d of %d events arrived", got, n)
+				}
+				if ct, _ := bulkType.Load().(string); !strings.Contains(ct, "compatible-with=8") {
+					t.Errorf("bulk Content-Type %q: the lenient parsing this test relies on is compat-8's", ct)
+				}
+			})
+		}
+	}
 }
