@@ -191,6 +191,16 @@ func (s *Server) getAliases(w http.ResponseWriter, r *http.Request, p *principal
 		idxNames = append(idxNames, n)
 	}
 	sort.Strings(idxNames)
+	s.mu.Unlock()
+	// Like ES's security filter, list only the indices p may see.
+	visible := idxNames[:0]
+	for _, n := range idxNames {
+		if s.indexAllowed(p, "get_aliases", n) {
+			visible = append(visible, n)
+		}
+	}
+	idxNames = visible
+	s.mu.Lock()
 	matched := map[string]bool{}
 	out := obj{}
 	for _, n := range idxNames {
@@ -513,7 +523,8 @@ func rolloverProvided(old *index) string {
 // PUT|POST /{target}/_create/{id}: one write, through an alias to its
 // write index, answered as IndexResponse.
 func (s *Server) docAPI(w http.ResponseWriter, r *http.Request, p *principal, target, kind, id string) {
-	if _, ok := s.checkHeaders(w, r, true, false); !ok {
+	compat, ok := s.checkHeaders(w, r, true, false)
+	if !ok {
 		return
 	}
 	body, err := readBody(r)
@@ -526,7 +537,7 @@ func (s *Server) docAPI(w http.ResponseWriter, r *http.Request, p *principal, ta
 		op = "create"
 	}
 	it := bulkItem{op: op, index: target, id: id, source: body, requireAlias: r.URL.Query().Get("require_alias") == "true"}
-	res, failed := s.execItem(p, it, compatVersion(r.Header.Get("Content-Type")), nil, 0)
+	res, failed := s.execItem(p, it, compat, nil, 0)
 	status := 201
 	for _, e := range res {
 		if e.K == "status" {
