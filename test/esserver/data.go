@@ -29,9 +29,9 @@ type index struct {
 	// provided is the name as the creator wrote it (date math kept), which
 	// rollover increments (index.provided_name).
 	provided string
-	docs       map[string]*doc
-	order      []string
-	seqNo      int
+	docs     map[string]*doc
+	order    []string
+	seqNo    int
 }
 
 // resolve lists the indices a target names ("_all", "*", comma lists, patterns).

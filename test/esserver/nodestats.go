@@ -211,4 +211,3 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%.1f%s", f, units[i])
 }
-
