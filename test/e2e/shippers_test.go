@@ -288,3 +288,71 @@ func TestNodeLoggingTransports(t *testing.T) {
 		}
 	}
 }
+
+// perlShipper uses Debian's libsearch-elasticsearch-perl (8.00) and its
+// native API: a data stream (get_data_stream 404, then
+// create_data_stream from an index template), its bulk helper's
+// create_docs, rollover, and then the node statistics through a second
+// route whose policy is monitoring.
+const perlShipper = `
+use strict; use warnings;
+use Search::Elasticsearch;
+my ($ingest, $monitor, $n) = @ARGV;
+my $es = Search::Elasticsearch->new(nodes => $ingest, client => '8_0::Direct', request_timeout => 60);
+print "version ", $es->info->{version}{number}, "\n";
+$es->indices->put_index_template(name => 'pl-ds', body => { index_patterns => ['pl-ds-*'], data_stream => {}, priority => 200 });
+eval { $es->indices->get_data_stream(name => 'pl-ds-app'); print "stream existed\n"; 1 }
+  or print "stream missing: ", (ref $@ ? $@->{type} : $@), "\n";
+$es->indices->create_data_stream(name => 'pl-ds-app');
+my $errors = 0;
+for my $round (1, 2) {
+  my $bulk = $es->bulk_helper(index => 'pl-ds-app', max_count => 100, on_error => sub { $errors++ });
+  $bulk->create_docs(map { { '@timestamp' => '2026-12-05T00:00:00Z', message => "perl event $round $_" } } 1 .. $n);
+  $bulk->flush;
+  $es->indices->rollover(alias => 'pl-ds-app') if $round == 1;
+}
+my $ds = $es->indices->get_data_stream(name => 'pl-ds-app')->{data_streams}[0];
+print "stream $ds->{name} generation $ds->{generation} errors $errors\n";
+my $mon = Search::Elasticsearch->new(nodes => $monitor, client => '8_0::Direct');
+my $stats = $mon->nodes->stats(node_id => '_local', metric => 'indices');
+my ($node) = values %{ $stats->{nodes} };
+print "index_total $node->{indices}{indexing}{index_total}\n";
+`
+
+// TestPerlShipperDataStreamAndNodeStats drives libsearch-elasticsearch-perl
+// through two esgate routes (policy ingest, then monitoring) on ES 8 and
+// 9: every event of the data stream arrives, and the node statistics it
+// reads count exactly those events.
+func TestPerlShipperDataStreamAndNodeStats(t *testing.T) {
+	need(t, "/usr/bin/perl")
+	need(t, "/usr/share/perl5/Search/Elasticsearch/Client/8_0/Direct.pm")
+	const n = 400
+	for _, v := range []string{"8.15.3", "9.1.5"} {
+		t.Run("ES "+v, func(t *testing.T) {
+			es, ca := esserver.StartT(t, esserver.Options{Version: v})
+			_, _, key := es.CreateAPIKey("elastic", "perl-shipper", 0, map[string]esserver.Role{"shipper": {
+				Cluster: []string{"monitor", "manage_index_templates"},
+				Indices: []esserver.IndexPrivileges{{Names: []string{"pl-*"}, Privileges: []string{"create_doc", "create_index", "view_index_metadata", "manage"}}},
+			}})
+			ingest := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--policy", "ingest")
+			monitor := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--policy", "monitoring")
+			out, err := exec.Command("/usr/bin/perl", "-e", perlShipper, ingest.URL, monitor.URL, strconv.Itoa(n)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, want := range []string{
+				"version " + v + "\n",
+				"stream missing: Missing\n",
+				"stream pl-ds-app generation 2 errors 0\n",
+				fmt.Sprintf("index_total %d\n", 2*n),
+			} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if got := es.Count("pl-ds-app"); got != 2*n {
+				t.Errorf("%d of %d events arrived", got, 2*n)
+			}
+		})
+	}
+}
