@@ -561,3 +561,45 @@ func (s *Server) docAPI(w http.ResponseWriter, r *http.Request, p *principal, ta
 	}
 	s.writeJSON(w, r, status, out, true)
 }
+
+// putAlias is PUT|POST /{index}/_alias/{name} (body optional:
+// is_write_index) and DELETE /{index}/_alias/{name}: one action of
+// POST /_aliases, with its privilege and answers.
+func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, p *principal, index, name string) {
+	var body struct {
+		IsWriteIndex *bool `json:"is_write_index"`
+	}
+	if r.Method != "DELETE" && hasBody(r) {
+		if _, ok := s.checkHeaders(w, r, true, false); !ok {
+			return
+		}
+		if !s.decodeJSON(w, r, &body) {
+			return
+		}
+	}
+	if !s.requireIndex(w, r, p, "aliases", index, name) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.indices[index] == nil {
+		typ, reason, extra := indexNotFound(index)
+		s.writeError(w, r, 404, typ, reason, extra...)
+		return
+	}
+	if r.Method == "DELETE" {
+		a := s.aliases[name]
+		if a == nil || !s.aliasPointsLocked(name, index) {
+			s.writeError(w, r, 404, "aliases_not_found_exception", "aliases ["+name+"] missing", kv{"resource.type", "aliases"}, kv{"resource.id", name})
+			return
+		}
+		a.remove(index)
+		if len(a.indices) == 0 {
+			delete(s.aliases, name)
+		}
+	} else if e := s.addAliasLocked(name, index, body.IsWriteIndex); e != nil {
+		s.writeAPIError(w, r, e)
+		return
+	}
+	s.writeJSON(w, r, 200, obj{{"acknowledged", true}, {"errors", false}}, true)
+}

@@ -43,6 +43,8 @@ func (s *Server) routeShippers(w http.ResponseWriter, r *http.Request, p *princi
 	switch {
 	case seg[0] == "_data_stream" && n <= 2:
 		s.dataStreamAPI(w, r, p, seg)
+	case n == 3 && (seg[1] == "_alias" || seg[1] == "_aliases") && seg[0][0] != '_' && (m == "PUT" || m == "POST" || m == "DELETE"):
+		s.putAlias(w, r, p, seg[0], seg[2])
 	case seg[0] == "_alias" && n <= 2, n >= 2 && n <= 3 && seg[1] == "_alias" && seg[0][0] != '_':
 		if m != "GET" && m != "HEAD" {
 			bad("GET, HEAD")

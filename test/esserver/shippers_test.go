@@ -122,6 +122,12 @@ func TestAliasesAndRollover(t *testing.T) {
 			{"POST", "/_bulk?filter_path=items.*.error.reason", "{\"index\":{\"_index\":\"old-a\",\"require_alias\":true}}\n{\"m\":1}\n", 200,
 				`{"items":[{"index":{"error":{"reason":"no such index [old-a] and [require_alias] request flag is [true] and [old-a] is not an alias"}}}]}`},
 			{"PUT", "/both", "", 400, `~Invalid index name [both], already exists as alias`},
+			// One alias action by its own URL.
+			{"PUT", "/old-a/_alias/both", `{"is_write_index":true}`, 200, `{"acknowledged":true,"errors":false}`},
+			{"POST", "/both/_doc?filter_path=_index", `{"m":1}`, 201, `{"_index":"old-a"}`},
+			{"DELETE", "/old-b/_alias/both", "", 200, `{"acknowledged":true,"errors":false}`},
+			{"DELETE", "/old-b/_alias/both", "", 404, `~"type":"aliases_not_found_exception","reason":"aliases [both] missing"`},
+			{"GET", "/_alias/both", "", 200, `{"old-a":{"aliases":{"both":{"is_write_index":true}}}}`},
 		})
 	}
 }
