@@ -35,6 +35,7 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 60000x ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 15000x ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzFramingGuard -fuzztime 15000x ./proxy/h1/
+	$(GO) test -run '^$$' -fuzz FuzzBulkActionLine -fuzztime 40000x ./test/esserver/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 # Soak (not in CI): the fault mix (reset, refuse, stall, trickle, cut

@@ -166,6 +166,11 @@ func TestProfiles(t *testing.T) {
 		{"HEAD", "/ecs-logstash"}, {"PUT", "/%3Cecs-logstash-%7Bnow%2Fd%7D-000001%3E"},
 		{"GET", "/_ilm/policy/logstash-policy"}, {"PUT", "/_ilm/policy/logstash-policy"},
 		{"POST", "/_bulk?filter_path=errors,items.*.error,items.*.status"}, {"GET", "/_nodes/http"},
+		// Filebeat 8/9's data stream, Filebeat 7.17's write alias.
+		{"GET", "/_data_stream/filebeat-8.17.0"}, {"PUT", "/_data_stream/filebeat-8.17.0"},
+		{"GET", "/_alias/filebeat-7.17.28"}, {"HEAD", "/_alias/filebeat-7.17.28"}, {"GET", "/filebeat-7.17.28-2026.12.05-000001/_alias"},
+		{"PUT", "/%3Cfilebeat-7.17.28-%7Bnow%2Fd%7D-000001%3E"}, {"POST", "/filebeat-7.17.28/_rollover"},
+		{"POST", "/logs-app-default/_rollover"}, {"POST", "/logs-2026.12.05/_doc"}, {"PUT", "/logs/_create/1"},
 	}
 	for _, tt := range []struct {
 		profile string
@@ -175,11 +180,14 @@ func TestProfiles(t *testing.T) {
 		rule    string
 	}{
 		{profile: "ingest", allowed: ingestCalls,
-			refused: [][2]string{{"POST", "/logs/_delete_by_query"}, {"DELETE", "/logstash-x"}, {"GET", "/logs/_search"}, {"PUT", "/_cluster/settings"}, {"PUT", "/_snapshot"}, {"POST", "/_monitoring/bulk"}}, rule: "profile"},
+			refused: [][2]string{{"POST", "/logs/_delete_by_query"}, {"DELETE", "/logstash-x"}, {"GET", "/logs/_search"}, {"PUT", "/_cluster/settings"}, {"PUT", "/_snapshot"}, {"POST", "/_monitoring/bulk"},
+				{"DELETE", "/_data_stream/logs-app-default"}, {"POST", "/_aliases"}, {"PUT", "/_alias/x"}, {"POST", "/_data_stream/_migrate/x"}, {"GET", "/_nodes/stats"}}, rule: "profile"},
 		{profile: "read", allowed: [][2]string{{"GET", "/"}, {"POST", "/logs-*/_search?scroll=1m"}, {"POST", "/_search/scroll"}, {"DELETE", "/_search/scroll"}, {"POST", "/logs/_pit?keep_alive=1m"}, {"GET", "/logs/_count"}},
 			refused: [][2]string{{"POST", "/_bulk"}, {"PUT", "/logs"}, {"POST", "/logs/_delete_by_query"}}, rule: "profile"},
-		{profile: "monitoring", allowed: [][2]string{{"GET", "/_xpack"}, {"POST", "/_monitoring/bulk?system_id=logstash"}},
-			refused: [][2]string{{"GET", "/logs/_search"}}, rule: "profile"},
+		{profile: "monitoring", allowed: [][2]string{{"GET", "/_xpack"}, {"POST", "/_monitoring/bulk?system_id=logstash"},
+			{"GET", "/_nodes/_local/stats"}, {"GET", "/_nodes/stats"}, {"GET", "/_nodes/stats/jvm,os"}, {"GET", "/_nodes/_all/stats/indices/docs"},
+			{"GET", "/_nodes/es01/stats/http"}, {"GET", "/_cluster/health"}, {"GET", "/_cluster/health/logs"}},
+			refused: [][2]string{{"GET", "/logs/_search"}, {"POST", "/_nodes/stats"}, {"GET", "/_nodes/_local/hot_threads"}, {"POST", "/_nodes/reload_secure_settings"}, {"PUT", "/_cluster/settings"}, {"GET", "/_data_stream/x"}}, rule: "profile"},
 		{profile: "management", allowed: [][2]string{{"GET", "/_logstash/pipeline?id=main"}, {"GET", "/_logstash/pipeline/main"}},
 			refused: [][2]string{{"PUT", "/_logstash/pipeline/main"}, {"POST", "/_bulk"}}, rule: "profile"},
 		{profile: "full", rules: []string{"deny DELETE /**", "allow GET /_cat/**"}, allowed: [][2]string{{"POST", "/_bulk"}, {"GET", "/_cat/indices"}},

@@ -108,8 +108,9 @@ func matchSegs(pat, segs []string) bool {
 }
 
 // Profiles name what a route is for; each allows exactly the calls of
-// that Logstash client (logstash-output-elasticsearch and Logstash x-pack sources) and refuses the
-// rest. "full" allows everything but credential self-service.
+// that Logstash client (logstash-output-elasticsearch and Logstash x-pack
+// sources), and of the other shippers and exporters doing the same job,
+// and refuses the rest. "full" allows everything but credential self-service.
 var Profiles = map[string][]Rule{
 	// The elasticsearch output: register checks, templates, ILM and the
 	// rollover alias, bulk, and sniffing.
@@ -126,6 +127,18 @@ var Profiles = map[string][]Rule{
 		"allow POST,PUT /*/_bulk",
 		"allow GET /_nodes/http",
 		"allow GET /_nodes/_all/http",
+		// Other shippers on the same route (Beats, logging transports):
+		// data streams (Filebeat 8/9 GETs then PUTs its stream), the
+		// write alias of Beats 7.x's ILM (GET /_alias, then a date-math
+		// index with the alias), rollover, and single-document writes.
+		// Never DELETE, nor POST /_aliases (its remove_index deletes).
+		"allow GET,HEAD,PUT /_data_stream/*",
+		"allow GET,HEAD /_alias/*",
+		"allow GET /*/_alias",
+		"allow GET /*/_alias/*",
+		"allow POST /*/_rollover",
+		"allow POST /*/_doc",
+		"allow PUT,POST /*/_create/*",
 	),
 	// The elasticsearch input and filter: search, scroll, point in time,
 	// count, field caps.
@@ -154,6 +167,13 @@ var Profiles = map[string][]Rule{
 		"allow GET /_xpack",
 		"allow POST,PUT /_monitoring/bulk",
 		"allow POST,PUT /_bulk",
+		// Monitoring exporters (prometheus-elasticsearch-exporter): node
+		// statistics and cluster health, read-only (monitor privilege).
+		"allow GET /_nodes/stats/**",
+		"allow GET /_nodes/_local/stats/**",
+		"allow GET /_nodes/_all/stats/**",
+		"allow GET /_nodes/*/stats/**",
+		"allow GET /_cluster/health/**",
 	),
 	// Central pipeline management.
 	"management": mustRules(

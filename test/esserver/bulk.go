@@ -3,6 +3,7 @@ package esserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -12,11 +13,27 @@ type bulkItem struct {
 	index  string
 	id     string
 	source json.RawMessage
+	// requireAlias and requireDataStream are the action's flags.
+	requireAlias, requireDataStream bool
 }
 
-var knownMeta = map[string]bool{"_index": true, "_id": true, "routing": true, "pipeline": true, "require_alias": true,
-	"require_data_stream": true, "if_seq_no": true, "if_primary_term": true, "version": true, "version_type": true,
-	"retry_on_conflict": true, "dynamic_templates": true, "list_executed_pipelines": true, "_source": true}
+// metaText is parser.text() of a metadata value.
+func metaText(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	case bool:
+		return fmt.Sprint(t)
+	}
+	return ""
+}
+
+func metaBool(v any) bool {
+	b, _ := v.(bool)
+	return b || v == "true"
+}
 
 // bulk implements POST /_bulk and /{index}/_bulk (facts A4).
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, pathIndex string, typedURL bool) {
@@ -50,56 +67,42 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, path
 	if typedURL {
 		typesRemoval()
 	}
+	warned := map[string]bool{}
+	warn := func(text string) {
+		if !warned[text] {
+			warned[text] = true
+			s.deprecation(w, text)
+		}
+	}
 	for i := 0; i < len(lines); i++ {
-		line := bytes.TrimSpace(lines[i])
-		if len(line) == 0 {
+		lineNo := i + 1
+		a, err := s.parseBulkAction(lines[i], lineNo, compat)
+		if err != nil {
+			var le *bulkLineError
+			errors.As(err, &le)
+			s.writeError(w, r, 400, le.typ, le.reason)
+			return
+		}
+		if a == nil {
 			continue
 		}
-		lineNo := i + 1
-		var action map[string]map[string]any
-		if err := json.Unmarshal(line, &action); err != nil || len(action) != 1 {
-			found := ""
-			for k := range action {
-				found = k
-			}
-			s.writeError(w, r, 400, "illegal_argument_exception", fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT but found [%s]", lineNo, found))
-			return
+		for _, t := range a.warnings {
+			warn(t)
 		}
-		var it bulkItem
-		var meta map[string]any
-		for k, v := range action {
-			it.op, meta = k, v
+		if a.typeSeen {
+			typesRemoval() // accepted and ignored, once per request
 		}
-		switch it.op {
-		case "index", "create", "update", "delete":
-		default:
-			s.writeError(w, r, 400, "illegal_argument_exception", fmt.Sprintf("Malformed action/metadata line [%d], expected one of [create, delete, index, update] but found [%s]", lineNo, it.op))
-			return
+		it := bulkItem{op: a.op}
+		if ot, _ := a.meta["op_type"].(string); it.op == "index" && ot == "create" {
+			it.op = "create" // IndexRequest.create(true): answered as a create
 		}
-		for k := range meta {
-			if k == "_type" && compat == "7" {
-				typesRemoval() // accepted and ignored, once per request
-				continue
-			}
-			if !knownMeta[k] {
-				s.writeError(w, r, 400, "illegal_argument_exception", fmt.Sprintf("Action/metadata line [%d] contains an unknown parameter [%s]", lineNo, k))
-				return
-			}
-		}
-		it.index, _ = meta["_index"].(string)
+		it.index = metaText(a.meta["_index"])
 		if it.index == "" {
 			it.index = pathIndex
 		}
-		if it.index == "" {
-			s.writeError(w, r, 400, "action_request_validation_exception", fmt.Sprintf("Validation Failed: 1: index is missing for request [%d];", len(items)))
-			return
-		}
-		switch id := meta["_id"].(type) {
-		case string:
-			it.id = id
-		case float64:
-			it.id = fmt.Sprint(id)
-		}
+		it.id = metaText(a.meta["_id"])
+		it.requireAlias = metaBool(a.meta["require_alias"])
+		it.requireDataStream = metaBool(a.meta["require_data_stream"])
 		if it.op != "delete" {
 			i++
 			if i >= len(lines) {
@@ -107,6 +110,13 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *principal, path
 				return
 			}
 			it.source = append(json.RawMessage{}, bytes.TrimSpace(lines[i])...)
+		}
+		if !a.supported {
+			continue // 8.x: warned, then dropped with its source line
+		}
+		if it.index == "" {
+			s.writeError(w, r, 400, "action_request_validation_exception", fmt.Sprintf("Validation Failed: 1: index is missing for request [%d];", len(items)))
+			return
 		}
 		items = append(items, it)
 	}
@@ -152,11 +162,13 @@ func (s *Server) execItem(p *principal, it bulkItem, compat string, fault *Fault
 		}
 	}
 	s.mu.Lock()
-	if target, ok := s.aliases[it.index]; ok {
-		it.index = target // writes through an alias go to its write index
-	}
-	ix := s.indices[it.index]
+	target, aliasErr := s.writeTargetLocked(it.index, it.requireAlias)
+	ix := s.indices[target]
 	s.mu.Unlock()
+	if aliasErr != nil {
+		return fail(aliasErr.status, aliasErr.typ, aliasErr.reason, aliasErr.extra...)
+	}
+	it.index = target // writes through an alias go to its write index
 	if ix == nil && it.op != "delete" {
 		if !s.indexAllowed(p, "auto_create", it.index) {
 			return fail(403, "security_exception", s.denial(p, "indices:admin/auto_create", []string{it.index}, "index", indexGrant["auto_create"]))
@@ -179,12 +191,12 @@ func (s *Server) execItem(p *principal, it bulkItem, compat string, fault *Fault
 			typ, reason, extra := indexNotFound(it.index)
 			return fail(404, typ, reason, extra...)
 		}
-		ix = &index{name: it.index, uuid: randomID(22), docs: map[string]*doc{}}
-		if s.isDataStreamName(it.index) {
-			ix.dataStream = true
-			ix.backing = fmt.Sprintf(".ds-%s-%s-000001", it.index, s.now().UTC().Format("2006.01.02"))
+		if tmpl := s.dataStreamTemplateLocked(it.index); tmpl != "" {
+			ix = s.newDataStreamLocked(it.index, tmpl)
+		} else {
+			ix = &index{name: it.index, uuid: randomID(22), docs: map[string]*doc{}}
+			s.indices[it.index] = ix
 		}
-		s.indices[it.index] = ix
 	}
 	name := ix.name
 	if ix.dataStream {

@@ -20,31 +20,18 @@ type index struct {
 	name       string
 	uuid       string
 	dataStream bool
-	backing    string // .ds-… backing index of a data stream
-	docs       map[string]*doc
-	order      []string
-	seqNo      int
-}
-
-// isDataStreamName reports whether ES 8's built-in templates make name a
-// data stream (logs-*-*, metrics-*-*, traces-*-*), or a user template with
-// data_stream matches it.
-func (s *Server) isDataStreamName(name string) bool {
-	for _, p := range []string{"logs-*-*", "metrics-*-*", "traces-*-*", "synthetics-*-*"} {
-		if globMatch(p, name) {
-			return true
-		}
-	}
-	for _, raw := range s.templates {
-		var t struct {
-			IndexPatterns []string        `json:"index_patterns"`
-			DataStream    json.RawMessage `json:"data_stream"`
-		}
-		if json.Unmarshal(raw, &t) == nil && len(t.DataStream) > 0 && anyMatch(t.IndexPatterns, name) {
-			return true
-		}
-	}
-	return false
+	backing    string // .ds-… write backing index of a data stream
+	// backings are a data stream's backing indices, oldest first;
+	// generation counts them and template made the stream.
+	backings   []string
+	generation int
+	template   string
+	// provided is the name as the creator wrote it (date math kept), which
+	// rollover increments (index.provided_name).
+	provided string
+	docs     map[string]*doc
+	order    []string
+	seqNo    int
 }
 
 // resolve lists the indices a target names ("_all", "*", comma lists, patterns).
@@ -62,10 +49,15 @@ func (s *Server) resolve(target string) ([]*index, string) {
 			}
 			continue
 		}
-		ix := s.indices[t]
-		if ix == nil {
-			ix = s.indices[s.aliases[t]]
+		if a := s.aliases[t]; a != nil && s.indices[t] == nil {
+			for _, n := range a.indices {
+				if ix := s.indices[n]; ix != nil {
+					out = append(out, ix)
+				}
+			}
+			continue
 		}
+		ix := s.indices[t]
 		if ix == nil {
 			return nil, t
 		}
@@ -217,8 +209,8 @@ func (s *Server) indexExists(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	s.mu.Lock()
 	ix := s.indices[name]
-	if ix == nil {
-		ix = s.indices[s.aliases[name]]
+	if a := s.aliases[name]; ix == nil && a != nil && len(a.indices) > 0 {
+		ix = s.indices[a.indices[0]]
 	}
 	s.mu.Unlock()
 	if ix == nil {
@@ -400,38 +392,4 @@ func (s *Server) resolveDateMath(name string) string {
 		b.WriteString(s.now().UTC().Format("2006.01.02"))
 		inner = strings.TrimPrefix(inner[i+j+1:], "}")
 	}
-}
-
-// createIndex implements PUT /{index} with optional aliases, enough for
-// Logstash's ILM rollover bootstrap.
-func (s *Server) createIndex(w http.ResponseWriter, r *http.Request, p *principal, raw string) {
-	name := s.resolveDateMath(raw)
-	if !s.indexAllowed(p, "create_index", name) {
-		s.write403(w, r, s.denial(p, indexActionName["create_index"], []string{name}, "index", indexGrant["create_index"]))
-		return
-	}
-	var body struct {
-		Aliases map[string]json.RawMessage `json:"aliases"`
-	}
-	if hasBody(r) {
-		if _, ok := s.checkHeaders(w, r, true, false); !ok {
-			return
-		}
-		if !s.decodeJSON(w, r, &body) {
-			return
-		}
-	}
-	s.mu.Lock()
-	if ix := s.indices[name]; ix != nil {
-		s.mu.Unlock()
-		s.writeError(w, r, 400, "resource_already_exists_exception", "index ["+name+"/"+ix.uuid+"] already exists",
-			kv{"index_uuid", ix.uuid}, kv{"index", name})
-		return
-	}
-	s.indices[name] = &index{name: name, uuid: randomID(22), docs: map[string]*doc{}}
-	for a := range body.Aliases {
-		s.aliases[a] = name
-	}
-	s.mu.Unlock()
-	s.writeJSON(w, r, 200, obj{{"acknowledged", true}, {"shards_acknowledged", true}, {"index", name}}, true)
 }

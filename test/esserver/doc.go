@@ -3,14 +3,19 @@
 // an auto-generated CA and node certificate like ES 8's, native users with
 // bcrypt passwords, API keys, service-account Bearer tokens and PKI users;
 // roles with cluster and index privileges, enforced with ES's 401 and 403
-// bodies and headers; the bulk API with per-item results; _count, a minimal
-// _search, index templates and ILM policies; and hooks to inject faults.
+// bodies and headers; the bulk API with per-item results and
+// BulkRequestParser's action-line rules per major and REST API version;
+// _count, a minimal _search, index templates and ILM policies; the data
+// stream API, aliases with write indices, date-math index names and
+// rollover; node statistics; and hooks to inject faults.
 //
 // Options.Version's major selects the behaviour. 8.x: REST API
 // compatibility with 7 and 8 (compatible-with=7 routes typed bulk URLs and
 // accepts _type in bulk action lines, with the [types removal] deprecation
-// Warning, and writes "_type":"_doc" in bulk items). 9.x: compatibility
-// with 8 and 9 only, the 9.x GET / (Lucene, minimum wire and index
+// Warning, and writes "_type":"_doc" in bulk items; extra keys, a missing
+// brace or trailing data on a bulk action line are warned about). 9.x:
+// compatibility with 8 and 9 only, those action lines refused unless the
+// request asks for compatible-with=8, the 9.x GET / (Lucene, minimum wire and index
 // versions of real 9.0, 9.1 and 9.2 answers), and a deprecation Warning on
 // legacy _template writes. Chosen where shared/docs marks a fact
 // unverified: the compatible-with=7 400 on 9.x uses the reconstructed

@@ -85,7 +85,7 @@ type Server struct {
 	tokens    map[string]*serviceToken
 	authCache map[[32]byte]string
 	indices   map[string]*index
-	aliases   map[string]string // alias -> write index
+	aliases   map[string]*alias
 	templates map[string]json.RawMessage
 	// legacyTemplates are /_template's.
 	legacyTemplates map[string]json.RawMessage
@@ -127,7 +127,7 @@ func Start(opts Options) (*Server, error) {
 	s := &Server{opts: opts, CA: opts.CA,
 		users: map[string]*user{}, roles: map[string]Role{}, pkiRoles: map[string][]string{},
 		apiKeys: map[string]*apiKey{}, tokens: map[string]*serviceToken{}, authCache: map[[32]byte]string{},
-		indices: map[string]*index{}, aliases: map[string]string{}, templates: map[string]json.RawMessage{}, legacyTemplates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
+		indices: map[string]*index{}, aliases: map[string]*alias{}, templates: map[string]json.RawMessage{}, legacyTemplates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
 		clusterU: randomID(22),
 	}
 	if err := s.startJWT(); err != nil {
@@ -478,6 +478,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 	}
 	bad := func(allowed ...string) {
 		s.writeSimpleError(w, r, 405, fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [%s]", r.URL.RequestURI(), m, strings.Join(allowed, ", ")))
+	}
+	if s.routeShippers(w, r, p, seg) {
+		return
 	}
 	switch {
 	case len(seg) == 0:
