@@ -162,6 +162,24 @@ func TestBootstrapJWTRealmDocumented(t *testing.T) {
 		t.Errorf("second run wrote %q", w)
 	}
 
+	// Changed by hand: --dry-run reports the update and changes nothing; a
+	// run puts the mapping back.
+	changed := m
+	changed.Rules = map[string]any{"field": map[string]any{"username": "someone-else"}}
+	es.PutRoleMapping(mapping, changed)
+	rec.take()
+	out = run(es, esCA, "--dry-run")
+	if !strings.Contains(out, fmt.Sprintf("role_mapping %-34s update", mapping)) || !reflect.DeepEqual(es.RoleMappings()[mapping].Rules, changed.Rules) {
+		t.Errorf("dry run over a changed mapping:\n%s", out)
+	}
+	if w := writes(rec.take()); len(w) != 0 {
+		t.Errorf("dry run wrote %q", w)
+	}
+	out = run(es, esCA)
+	if !strings.Contains(out, fmt.Sprintf("role_mapping %-34s update", mapping)) || !reflect.DeepEqual(es.RoleMappings()[mapping].Rules, wantRules) {
+		t.Errorf("run over a changed mapping:\n%s\nrules %v", out, es.RoleMappings()[mapping].Rules)
+	}
+
 	// The mapped principal publishes through esgate with its projected token.
 	p := startEsgate(t, nil, "--hosts", es.URL, "--ssl-certificate-authorities", esCA, "--bearer-token-file", proj.TokenPath(), "--policy", "ingest")
 	body := `{"index":{}}` + "\n" + `{"message":"hello"}` + "\n"
