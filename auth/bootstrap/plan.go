@@ -28,6 +28,11 @@ type Options struct {
 	ResetPasswords bool
 	// DryRun only reads: it reports the plan and writes nothing.
 	DryRun bool
+	// JWT, when set, maps a JWT realm's principal to a role (the piece
+	// "role_mapping") and reports the realm's elasticsearch.yml block.
+	// With JWT and no Only, only roles and the mapping are provisioned: the
+	// workload's token is its credential, so no password or key is minted.
+	JWT *JWT
 }
 
 func (o *Options) defaults() {
@@ -45,6 +50,12 @@ func (o *Options) defaults() {
 	}
 	if o.Hostname == "" {
 		o.Hostname = "localhost"
+	}
+	if o.JWT != nil {
+		o.JWT.defaults(o.WriterRole)
+		if len(o.Only) == 0 {
+			o.Only = []string{"roles", "role_mapping"}
+		}
 	}
 }
 
@@ -69,9 +80,9 @@ func (o *Options) wants(piece string) bool {
 func ValidateOnly(only []string) error {
 	for _, w := range only {
 		switch w {
-		case "roles", "users", "keys", "keys:publish", "keys:read", "keys:monitoring", "keys:management":
+		case "roles", "users", "keys", "keys:publish", "keys:read", "keys:monitoring", "keys:management", "role_mapping":
 		default:
-			return fmt.Errorf("unknown piece %q: want roles, users, keys or keys:<publish|read|monitoring|management>", w)
+			return fmt.Errorf("unknown piece %q: want roles, users, keys, keys:<publish|read|monitoring|management> or role_mapping (with --jwt-realm)", w)
 		}
 	}
 	return nil

@@ -34,6 +34,8 @@ type Report struct {
 	Actions      []Action `json:"actions"`
 	Verification []Check  `json:"verification,omitempty"`
 	SecretsFile  string   `json:"secrets_file,omitempty"`
+	// RealmConfig is the JWT realm's elasticsearch.yml block (with JWT).
+	RealmConfig string `json:"realm_config,omitempty"`
 }
 
 // Missing reports whether verification found missing privileges.
@@ -74,6 +76,12 @@ type Runner struct {
 func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	r.Opts.defaults()
 	rep := &Report{DryRun: r.Opts.DryRun}
+	if err := r.Opts.checkJWT(); err != nil {
+		return rep, err
+	}
+	if r.Opts.JWT != nil {
+		rep.RealmConfig = r.Opts.JWT.ElasticsearchYML()
+	}
 	if r.Secrets.Passwords == nil {
 		r.Secrets.Passwords = map[string]string{}
 	}
@@ -91,6 +99,13 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 			}
 			rep.Actions = append(rep.Actions, a)
 		}
+	}
+	if r.Opts.JWT != nil && r.Opts.wants("role_mapping") {
+		a, err := r.roleMapping(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.Actions = append(rep.Actions, a)
 	}
 	if r.Opts.wants("users") {
 		for _, u := range r.Opts.users() {

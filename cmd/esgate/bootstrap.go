@@ -33,6 +33,7 @@ type bootstrapFlags struct {
 	output      string
 	keystore    string // the keystore to also write secrets to ("" none)
 	modes       string // --logstash-output
+	jwt         jwtFlags
 }
 
 func (bf *bootstrapFlags) flags(fs *flag.FlagSet) {
@@ -42,7 +43,7 @@ func (bf *bootstrapFlags) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&bf.opts.Output.ECSDisabled, "ecs-disabled", false, "with --logstash-output ilm: ecs_compatibility => disabled (alias logstash, not ecs-logstash)")
 	fs.StringVar(&bf.opts.WriterRole, "writer-role", "logstash_writer", "name of the writer role")
 	fs.StringVar(&bf.opts.ReaderRole, "reader-role", "logstash_reader", "name of the reader role")
-	fs.StringVar(&bf.only, "only", "", "comma-separated pieces to provision: roles, users, keys, keys:publish, keys:read, keys:monitoring, keys:management (default all)")
+	fs.StringVar(&bf.only, "only", "", "comma-separated pieces to provision: roles, users, keys, keys:publish, keys:read, keys:monitoring, keys:management, role_mapping (default all; with --jwt-realm: roles,role_mapping)")
 	fs.StringVar(&bf.opts.Hostname, "hostname", host, "host name in API key names (esgate-<purpose>-<hostname>) (default: this host's name)")
 	fs.StringVar(&bf.opts.Expiration, "expiration", "", "lifetime of new API keys in ES units, e.g. 30d (default: no expiry)")
 	fs.BoolVar(&bf.opts.Rotate, "rotate", false, "replace existing API keys: create, record, then invalidate the old ones")
@@ -51,6 +52,7 @@ func (bf *bootstrapFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&bf.secrets, "secrets-file", "esgate.secrets", "where minted secrets are written (mode 0600); esgate serve reads it with --config")
 	fs.BoolVar(&bf.showSecrets, "show-secrets", false, "also print minted passwords and API keys")
 	fs.StringVar(&bf.output, "output", "text", "text or json (json holds no secrets)")
+	bf.jwt.flags(fs)
 }
 
 func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -64,6 +66,11 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err := bootstrap.ValidateOnly(bf.opts.Only); err != nil {
 			return fmt.Errorf("--only: %w", err)
 		}
+		jwt, err := bf.jwt.options()
+		if err != nil {
+			return err
+		}
+		bf.opts.JWT = jwt
 		if err := bootstrap.ParseModes(bf.modes, &bf.opts.Output); err != nil {
 			return fmt.Errorf("--logstash-output: %w", err)
 		}
@@ -163,6 +170,9 @@ func printReport(out io.Writer, rep *bootstrap.Report, s *bootstrap.Secrets, sho
 				fmt.Fprintf(out, "    %s %s: blocks %s\n", m.Privilege, on, m.Blocks)
 			}
 		}
+	}
+	if rep.RealmConfig != "" {
+		fmt.Fprintf(out, "JWT realm (realms live in elasticsearch.yml and the keystore, not behind an API):\n%s", rep.RealmConfig)
 	}
 	if rep.SecretsFile != "" {
 		fmt.Fprintf(out, "Secrets written to %s (mode 0600). Serve with: esgate serve --config %s\n", rep.SecretsFile, rep.SecretsFile)
