@@ -48,7 +48,7 @@ func startLoad(t *testing.T, url, index string) *load {
 	}
 	go func() {
 		defer close(l.done)
-		deadline := time.Now().Add(60 * time.Second) // bounded whatever happens
+		deadline := time.Now().Add(catchHang) // bounded whatever happens
 		for i := 0; i < 200_000 && time.Now().Before(deadline); i++ {
 			select {
 			case <-l.stopc:
@@ -81,7 +81,7 @@ func startLoad(t *testing.T, url, index string) *load {
 func (l *load) flows(t *testing.T, n int64) {
 	t.Helper()
 	want := l.acked.Load() + n
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for l.acked.Load() < want {
 		if time.Now().After(deadline) {
 			t.Fatalf("the load stalled: %d events acknowledged, waiting for %d (%d failed)", l.acked.Load(), want, l.failed.Load())
