@@ -128,6 +128,7 @@ type Config struct {
 	Routes          []Route  `yaml:"-"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for in-flight requests (default 30s)" group:"forwarding"`
 	StatusListen    string   `yaml:"status_listen" help:"address of the status listener: /metrics, /healthz, /readyz; off disables (default 127.0.0.1:9201)" group:"observability"`
+	ReadyFile       string   `yaml:"ready_file" help:"once every route listens, write this JSON file (atomically) with the pid and the bound addresses of each route and of the status listener, so that port 0 is usable; removed at exit (default none)" group:"observability"`
 	StatusPprof     bool     `yaml:"status_pprof" help:"also serve /debug/pprof/ on the status listener (default false)" group:"observability"`
 	AccessLog       string   `yaml:"access_log" help:"one log line per request: on or off (default on)" group:"observability"`
 	BulkMetrics     string   `yaml:"bulk_metrics" help:"count bulk item outcomes by reading bulk responses as they stream: on or off (default on)" group:"observability"`

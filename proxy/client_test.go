@@ -206,9 +206,11 @@ func TestInformationalAnswers(t *testing.T) {
 }
 
 // TestEarlyAnswerHostKeepsOpen: the host answers early and neither reads
-// the rest of the body nor closes. The stalled write ends after the
-// timeout and the client still gets the host's answer.
+// the rest of the body nor closes, until the test ends. The stalled write
+// ends after the timeout and the client gets the host's answer: without
+// the timeout it would get nothing at all.
 func TestEarlyAnswerHostKeepsOpen(t *testing.T) {
+	release := make(chan struct{})
 	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != "POST" {
 			echoLength(w, r)
@@ -218,17 +220,14 @@ func TestEarlyAnswerHostKeepsOpen(t *testing.T) {
 		defer c.Close()
 		brw.WriteString("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":403}\r\n")
 		brw.Flush()
-		time.Sleep(3 * time.Second) // neither reading nor closing
+		<-release // neither reading nor closing
 	})
+	t.Cleanup(func() { close(release) }) // before the upstream's own cleanup
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
 		func(o *proxy.Options) { o.ResponseHeaderTimeout = 300 * time.Millisecond }, up.URL)
-	start := time.Now()
 	res, body := do(t, "POST", front+"/_bulk", strings.Repeat("x", 32<<20))
 	if res.StatusCode != 403 || body != "{\"status\":403}\r\n" {
 		t.Fatalf("status %d body %q; expected the host's 403", res.StatusCode, body)
-	}
-	if d := time.Since(start); d > 2500*time.Millisecond {
-		t.Errorf("the answer took %s; expected about the 300ms timeout", d)
 	}
 }
 

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -82,6 +83,16 @@ esgate_requests_total{code="429",endpoint="bulk",method="POST",route="prod"} 1
 	}
 	if !strings.Contains(lines[1], `"status":200`) || !strings.Contains(lines[1], `"events":10`) || !strings.Contains(lines[1], `"item_errors":5`) || !strings.Contains(lines[1], `"items":10`) {
 		t.Errorf("access log line: %s", lines[1])
+	}
+	// head_ms: arrival to the answer's head, within the whole duration.
+	for _, l := range lines {
+		var v struct {
+			Head     float64 `json:"head_ms"`
+			Duration float64 `json:"duration_ms"`
+		}
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.Head <= 0 || v.Head > v.Duration {
+			t.Errorf("head_ms %v, duration_ms %v (%v): %s", v.Head, v.Duration, err, l)
+		}
 	}
 }
 

@@ -26,23 +26,25 @@ type reqInfo struct {
 	items      int
 }
 
-// statusRecorder captures the status and size of a response.
+// statusRecorder captures the status and size of a response, and when
+// its head was given to the client.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	headAt time.Time
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
-		s.status = code
+		s.status, s.headAt = code, time.Now()
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.status, s.headAt = http.StatusOK, time.Now()
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
@@ -133,6 +135,11 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 			slog.Int("status", status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
 			slog.Float64("duration_ms", float64(total.Microseconds())/1000), slog.String("upstream", info.host),
 			slog.Float64("upstream_ms", float64(info.upstream.Microseconds())/1000),
+		}
+		if !rec.headAt.IsZero() {
+			// To the answer's head: what esgate's timeouts bound (the body
+			// then streams at the pace of the cluster and the client).
+			attrs = append(attrs, slog.Float64("head_ms", float64(rec.headAt.Sub(start).Microseconds())/1000))
 		}
 		if aborted {
 			attrs = append(attrs, slog.Bool("aborted", true))

@@ -116,7 +116,8 @@ func TestBadClientChunkIs400(t *testing.T) {
 }
 
 // TestSlowClientBody: a client that sends part of its body and stops is
-// answered 408 after the body timeout, and the upstream connection it held
+// answered 408 after the body timeout (the header timeout is an hour: the
+// 408 can only be the body timeout's), and the upstream connection it held
 // is free for the next request (pool_max_per_route 1).
 func TestSlowClientBody(t *testing.T) {
 	up := startConnUpstream(t, 0, echoLength)
@@ -124,15 +125,11 @@ func TestSlowClientBody(t *testing.T) {
 		o.ResurrectDelay = time.Hour
 		o.MaxConnsPerHost, o.MaxIdlePerHost = 1, 1
 		o.BodyReadTimeout = 200 * time.Millisecond
-		o.ResponseHeaderTimeout = 5 * time.Second
+		o.ResponseHeaderTimeout = time.Hour
 	}, up.URL)
-	start := time.Now()
 	res, body := rawRequest(t, front, "POST /_bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"index\":{}}\n")
 	if e := parseErr(t, body); res.StatusCode != 408 || e.Error.Type != "esgate_client_timeout_exception" {
 		t.Errorf("status %d %s; expected 408 esgate_client_timeout_exception", res.StatusCode, body)
-	}
-	if d := time.Since(start); d > 4*time.Second {
-		t.Errorf("answered after %s; the body timeout is 200ms", d)
 	}
 	if res, _ := do(t, "POST", front+"/_bulk", "{}\n"); res.StatusCode != 200 {
 		t.Errorf("next request: status %d; the slot was not given back", res.StatusCode)

@@ -149,6 +149,10 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	if ready != nil {
 		ready(addrs)
 	}
+	if err := writeReadyFile(cfg.ReadyFile, routes, addrs); err != nil {
+		return err
+	}
+	defer removeReadyFile(cfg.ReadyFile)
 	// Every route listens: systemd (Type=notify) may start what depends
 	// on esgate.
 	if err := sdNotify("READY=1\nSTATUS=forwarding"); err != nil {

@@ -92,7 +92,7 @@ func TestACMEListenerCertificate(t *testing.T) {
 	_, port, _ := net.SplitHostPort(p.addr)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	// esgate listens at once and serves TLS when the certificate is in.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for {
 		req, _ := http.NewRequest("GET", "https://127.0.0.1:"+port+"/", nil)
 		req.Header.Set("Authorization", "Bearer acme-token")
@@ -112,7 +112,7 @@ func TestACMEListenerCertificate(t *testing.T) {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {

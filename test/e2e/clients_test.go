@@ -208,7 +208,7 @@ action(type="omelasticsearch" server="%s" serverport="%s" usehttps="off"
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	errFile := filepath.Join(dir, "es-errors.log")
 	for es.Count(index) < lines && time.Now().Before(deadline) {
 		if fi, err := os.Stat(errFile); err == nil && fi.Size() > 0 {

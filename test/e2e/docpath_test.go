@@ -56,7 +56,7 @@ func TestDocumentedBootstrapServeLoadVerify(t *testing.T) {
 			t.Logf("esgate serve:\n%s", out.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for _, p := range ports {
 		for {
 			c, err := net.Dial("tcp", p)

@@ -67,7 +67,7 @@ func TestRequestFramingRefused(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.SetDeadline(time.Now().Add(catchHang))
 				io.WriteString(c, tc.raw)
 				br := bufio.NewReader(c)
 				var last *http.Response

@@ -122,7 +122,7 @@ func TestStandaloneServerFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for !strings.Contains(out.String(), "faults injected: 1") {
 		if time.Now().After(deadline) {
 			t.Fatalf("estestserver did not start: %s", out.String())

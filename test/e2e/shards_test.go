@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/esgate/esgate/test/esserver"
 	loadgen "github.com/esgate/esgate/test/load"
 )
@@ -18,12 +21,15 @@ import (
 // TestShardedLoad: four `esgate load --shard I/4` processes at a total
 // rate R meet at the start barrier (ready documents written through
 // esgate), and `esgate load report --verify` merges their interval
-// records: the merged acknowledged events are the sum of the shards' and
-// equal the global _count's growth, each shard's skew is small, and the
-// merged p50 and p99 are within the spread of single processes at rate R.
-// A missing or duplicated shard is refused, a shard that never arrives at
-// the barrier makes the others give up naming it, and an overloaded open
-// loop counts the sends it dropped.
+// records. The test asserts exact properties of the merge, none of speed:
+// the merged counts are the sum of the shards' records and equal the
+// global _count's growth; every shard planned the same start and has a
+// quarter of the rate; the merged window is the one the shards share
+// (latest measured start to earliest end); and the merged percentiles are
+// those of one histogram holding every value the shards recorded in that
+// window. A missing or duplicated shard is refused, a shard that never
+// arrives at the barrier makes the others give up naming it, and an
+// overloaded open loop counts the sends it dropped.
 func TestShardedLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load processes")
@@ -32,19 +38,7 @@ func TestShardedLoad(t *testing.T) {
 	_, _, key := es.CreateAPIKey("elastic", "load", 0, nil)
 	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--access-log", "off")
 	const rate, dur = "2000", "4s"
-	// Batches of 25 events: 80 requests/s, so that a p99 of a few hundred
-	// requests is not just the largest one.
 	common := []string{"--target", p.URL, "--rate", rate, "--duration", dur, "--clients", "8", "--warmup", "500ms", "--interval", "1s", "--batch-size", "25"}
-
-	// Single processes at rate R, three times: the spread of p50 and p99.
-	var singleP50, singleP99 []float64
-	for i := range 3 {
-		r, out, code := runLoad(t, append(common, "--index", fmt.Sprintf("logstash-single-%d", i))...)
-		if code != 0 || r == nil {
-			t.Fatalf("single run: exit %d: %s", code, out)
-		}
-		singleP50, singleP99 = append(singleP50, r.Latency.P50), append(singleP99, r.Latency.P99)
-	}
 
 	dir := t.TempDir()
 	var wg sync.WaitGroup
@@ -54,7 +48,7 @@ func TestShardedLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			args := append([]string{"load", "--output", "records", "--shard", fmt.Sprintf("%d/4", i), "--run-id", "t1", "--verify",
-				"--index", "logstash-sharded", "--barrier-timeout", "30s"}, common...)
+				"--index", "logstash-sharded", "--barrier-timeout", "2m"}, common...)
 			cmd := exec.Command(esgateBin, args...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -78,39 +72,28 @@ func TestShardedLoad(t *testing.T) {
 	if svg, err := os.ReadFile(plot); err != nil || strings.Count(string(svg), "<polyline") != 8 {
 		t.Errorf("--plot: %v, %d lines (want p99 and p50 for four shards)", err, strings.Count(string(svg), "<polyline"))
 	}
-	var sum int64
+	recs, err := loadgen.ReadRecordPaths([]string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMerge(t, recs, r)
+	if len(r.Shards) != 4 || r.Verified == nil || !r.Verified.OK || r.Verified.After-r.Verified.Before != r.Events+r.WarmupEvents || r.Events == 0 {
+		t.Errorf("merged: %d shards, events %d, verified %+v", len(r.Shards), r.Events, r.Verified)
+	}
+	if got := es.Count("logstash-sharded"); int64(got) != r.Events+r.WarmupEvents {
+		t.Errorf("the index holds %v events; the merged report acknowledged %d and %d in the warm-up", got, r.Events, r.WarmupEvents)
+	}
 	for _, s := range r.Shards {
-		sum += s.Events
-		if s.StartSkewMs < -50 || s.StartSkewMs > 500 {
-			t.Errorf("shard %d started %.1f ms from the planned start", s.Shard, s.StartSkewMs)
-		}
 		if s.TargetRate != 500 {
 			t.Errorf("shard %d: target rate %v, want 500 (2000 / 4)", s.Shard, s.TargetRate)
 		}
 	}
-	if len(r.Shards) != 4 || sum != r.Events || r.Verified == nil || !r.Verified.OK || r.Verified.After-r.Verified.Before != r.Events+r.WarmupEvents || r.Events == 0 {
-		t.Errorf("merged: %d shards, events %d (sum %d), verified %+v", len(r.Shards), r.Events, sum, r.Verified)
+	// How far apart the shards started and how fast they went depend on
+	// the machine: logged, not asserted.
+	for _, s := range r.Shards {
+		t.Logf("shard %d: started %.1f ms from the planned start, %.0f events/s", s.Shard, s.StartSkewMs, s.AchievedRate)
 	}
-	if got := float64(es.Count("logstash-sharded")); got != float64(r.Events+r.WarmupEvents) {
-		t.Errorf("the index holds %v events; the merged report acknowledged %d", got, r.Events)
-	}
-	within := func(name string, v float64, runs []float64) {
-		lo, hi := runs[0], runs[0]
-		for _, x := range runs {
-			lo, hi = min(lo, x), max(hi, x)
-		}
-		// Four processes share two cores with esgate and the server: the
-		// spread is widened by a factor of two each way.
-		if v < lo/2 || v > hi*2 {
-			t.Errorf("merged %s %.2f ms, single runs %v", name, v, runs)
-		}
-		t.Logf("merged %s %.2f ms; single runs %v", name, v, runs)
-	}
-	within("p50", r.Latency.P50, singleP50)
-	within("p99", r.Latency.P99, singleP99)
-	if r.EventsPerSec < 1500 || r.EventsPerSec > 2500 {
-		t.Errorf("merged rate %.0f events/s, want about 2000", r.EventsPerSec)
-	}
+	t.Logf("merged: %d events, %.0f events/s, p50 %.2f ms, p99 %.2f ms", r.Events, r.EventsPerSec, r.Latency.P50, r.Latency.P99)
 
 	// The same records from standard input, as `kubectl logs` gives them:
 	// every pod's lines in one stream, with its log lines among them.
@@ -159,6 +142,128 @@ func TestShardedLoad(t *testing.T) {
 		t.Errorf("overloaded open loop: %d requests, no dropped sends counted", r.Requests)
 	}
 	t.Logf("overloaded open loop: %d requests, %d dropped sends", r.Requests, r.DroppedSends)
+}
+
+// checkMerge asserts that r is the exact merge of the shards' records
+// recs: counts are sums, the window is the shared one, and the
+// percentiles are those of one histogram holding every value recorded in
+// the window's records (rebuilt here from each record's buckets, not with
+// the merge under test).
+func checkMerge(t *testing.T, recs []loadgen.Record, r *loadgen.Result) {
+	t.Helper()
+	byShard := map[int][]loadgen.Record{}
+	var sum loadgen.Counters
+	var warm int64
+	planned := recs[0].PlannedStart
+	for _, rec := range recs {
+		byShard[rec.Shard] = append(byShard[rec.Shard], rec)
+		sum.Requests += rec.Requests
+		sum.Events += rec.Events
+		sum.Errors += rec.Errors
+		sum.DroppedSends += rec.DroppedSends
+		sum.RawBytes += rec.RawBytes
+		sum.WireBytes += rec.WireBytes
+		if rec.Final {
+			warm += rec.WarmupEvents
+		}
+		if !rec.PlannedStart.Equal(planned) {
+			t.Errorf("shard %d record %d planned its start at %v, another record at %v", rec.Shard, rec.Seq, rec.PlannedStart, planned)
+		}
+	}
+	if r.Requests != sum.Requests || r.Events != sum.Events || r.Errors != sum.Errors || r.DroppedSends != sum.DroppedSends ||
+		r.RawBytes != sum.RawBytes || r.WireBytes != sum.WireBytes || r.WarmupEvents != warm {
+		t.Errorf("merged counts %+v (warm-up %d); the records' sums %+v (warm-up %d)", *r, r.WarmupEvents, sum, warm)
+	}
+	for _, s := range r.Shards {
+		var ev, req int64
+		for _, rec := range byShard[s.Shard] {
+			ev, req = ev+rec.Events, req+rec.Requests
+		}
+		if s.Events != ev || s.Requests != req {
+			t.Errorf("shard %d: %d events, %d requests; its records sum to %d and %d", s.Shard, s.Events, s.Requests, ev, req)
+		}
+	}
+	// The window: the latest measured start to the earliest end.
+	var start, end time.Time
+	for i, rs := range byShard {
+		var last loadgen.Record
+		for _, rec := range rs {
+			if rec.Final {
+				last = rec
+			}
+		}
+		if !last.Final {
+			t.Fatalf("shard %d has no final record", i)
+		}
+		if start.IsZero() || rs[0].MeasuredStart.After(start) {
+			start = rs[0].MeasuredStart
+		}
+		if end.IsZero() || last.End.Before(end) {
+			end = last.End
+		}
+	}
+	if r.Window == nil || !r.Window.Start.Equal(start) || !r.Window.End.Equal(end) {
+		t.Fatalf("merged window %+v; the shards share %v to %v", r.Window, start, end)
+	}
+	// One histogram of every value recorded in the window's records (a
+	// record counts when at least half of it lies inside).
+	lat := hdr.New(loadgen.HistogramLowest, loadgen.HistogramMax, loadgen.HistogramSigFigs)
+	svc := hdr.New(loadgen.HistogramLowest, loadgen.HistogramMax, loadgen.HistogramSigFigs)
+	inside := 0
+	for _, rec := range recs {
+		span := rec.End.Sub(rec.Start)
+		in := minT(rec.End, end).Sub(maxT(rec.Start, start))
+		if span <= 0 || in < span/2 {
+			continue
+		}
+		inside++
+		for _, p := range []struct {
+			e  loadgen.EncodedHistogram
+			to *hdr.Histogram
+		}{{rec.Latency, lat}, {rec.ServiceTime, svc}} {
+			b, err := base64.StdEncoding.DecodeString(p.e.HDR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := hdr.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, bar := range h.Distribution() {
+				if bar.Count > 0 {
+					p.to.RecordValues(bar.From, bar.Count)
+				}
+			}
+		}
+	}
+	if r.Window.Records != inside || inside == 0 {
+		t.Errorf("merged window holds %d records; %d of the shards' lie in it", r.Window.Records, inside)
+	}
+	pct := func(h *hdr.Histogram) loadgen.Percentiles {
+		ms := func(v int64) float64 { return float64(v) / 1000 }
+		return loadgen.Percentiles{P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+			P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max())}
+	}
+	if want := pct(lat); r.Latency != want {
+		t.Errorf("merged latency %+v; the union of the shards' values gives %+v", r.Latency, want)
+	}
+	if want := pct(svc); r.ServiceTime != want {
+		t.Errorf("merged service time %+v; the union of the shards' values gives %+v", r.ServiceTime, want)
+	}
+}
+
+func minT(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxT(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // runReport runs esgate load report --output json with args.

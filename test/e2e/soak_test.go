@@ -92,8 +92,8 @@ func TestSoak(t *testing.T) {
 			break
 		}
 	}
-	waitReady(t, p, 3*time.Second)
-	settle(t, p, fds0, gr0, rss0, 15*time.Second)
+	waitReady(t, p, catchHang)
+	settle(t, p, fds0, gr0, rss0, catchHang)
 	fds, gr, rss := gauges(t, p)
 	t.Logf("soak %v: %d requests, %d events acknowledged, %d requests failed visibly, lost events: %d; reloads %d, key mints %v",
 		time.Since(start).Round(time.Second), sent, acked, failed, lost, hups, p.metricSum(t, "esgate_api_key_mints_total"))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,19 +15,6 @@ import (
 
 	"github.com/esgate/esgate/test/esserver"
 )
-
-var statusRE = regexp.MustCompile(`msg="status listener" listen=(\S+)`)
-
-// statusURL finds the status listener's address in esgate's log.
-func statusURL(t *testing.T, p *proc) string {
-	t.Helper()
-	waitLog(t, p, "status listener")
-	m := statusRE.FindStringSubmatch(p.out.String())
-	if m == nil {
-		t.Fatalf("no status address in:\n%s", p.out.String())
-	}
-	return "http://" + m[1]
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -52,7 +38,7 @@ func TestStatusListener(t *testing.T) {
 	writeFile(t, keyFile, key1)
 	p := startEsgate(t, []string{key1, key2}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key-file", keyFile,
 		"--resurrect-delay", "200ms", "--reload-interval", "100ms")
-	st := statusURL(t, p)
+	st := p.statusURL(t)
 	if code, body := get(t, st+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("healthz %d %q", code, body)
 	}
@@ -73,7 +59,7 @@ func TestStatusListener(t *testing.T) {
 	ready := func() (int, string) { return get(t, st+"/readyz") }
 	waitReady := func(want int) string {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(catchHang)
 		for {
 			code, body := ready()
 			if code == want {
