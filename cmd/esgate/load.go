@@ -425,6 +425,13 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if lf.output != "text" && lf.output != "json" {
 		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", lf.output))
 	}
+	var resultsBase, resultsIndex string
+	if lf.resultsTarget != "" {
+		var err error
+		if resultsBase, resultsIndex, err = load.ResultsIndexURL(lf.resultsTarget); err != nil {
+			return fail(exitUsage, fmt.Errorf("--results-target: %w", err))
+		}
+	}
 	recs, err := load.ReadRecordPaths(fs.Args(), stdin)
 	if err != nil {
 		return fail(exitFailed, err)
@@ -462,10 +469,7 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 	}
 	if lf.resultsTarget != "" {
-		base, index, err := load.ResultsIndexURL(lf.resultsTarget)
-		if err != nil {
-			return fail(exitUsage, fmt.Errorf("--results-target: %w", err))
-		}
+		base, index := resultsBase, resultsIndex
 		client, closeClient, err := loadClient(base, fl)
 		if err != nil {
 			return fail(exitUsage, fmt.Errorf("--results-target: %w", err))
