@@ -161,7 +161,7 @@ func TestLoadReportResultsTarget(t *testing.T) {
 	var found struct {
 		Hits struct {
 			Hits []struct {
-				ID     string               `json:"_id"`
+				ID     string             `json:"_id"`
 				Source loadgen.ResultsDoc `json:"_source"`
 			} `json:"hits"`
 		} `json:"hits"`
