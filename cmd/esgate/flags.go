@@ -132,6 +132,9 @@ func (c command) sections(fs *flag.FlagSet) []section {
 			own = append(own, f.Name)
 		}
 	})
+	if g, ok := c.opts().(interface{ flagGroups() []section }); ok && len(own) > 0 {
+		return append(out, g.flagGroups()...) // the command groups its own flags
+	}
 	if len(own) > 0 {
 		out = append(out, section{c.own, own})
 	}

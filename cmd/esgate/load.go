@@ -10,12 +10,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
@@ -46,6 +50,48 @@ type loadFlags struct {
 	barrierTimeout time.Duration
 	interval       time.Duration
 	plot           string
+
+	metricsListen string
+	metricsGrace  time.Duration
+	resultsTarget string
+}
+
+// flagGroups are load's own flags in its help, by what they shape.
+func (*loadFlags) flagGroups() []section {
+	return []section{
+		{"Load target", []string{"target", "verify", "verify-target"}},
+		{"Load workload", []string{"batch-size", "batch-bytes", "event-size", "action", "index", "gzip", "seed", "file"}},
+		{"Load schedule", []string{"clients", "rate", "duration", "events", "warmup"}},
+		{"Load sharding", []string{"shard", "run-id", "start-at", "barrier-timeout"}},
+		{"Load output", []string{"output", "interval", "metrics-listen", "metrics-grace", "plot", "results-target"}},
+	}
+}
+
+// reportFlags are the flags of load's own that load report uses (with
+// the cluster, trust and credential flags, for --verify or
+// --results-target through an https:// target); compareFlags, load
+// compare's. Any other is refused rather than ignored.
+var (
+	reportFlags  = []string{"output", "verify", "verify-target", "target", "plot", "results-target"}
+	compareFlags = []string{"output", "plot"}
+)
+
+// refuseFlags returns an error naming the first of load's own flags set
+// in fs that sub does not take.
+func refuseFlags(fs *flag.FlagSet, sub string, takes []string) error {
+	own := map[string]bool{}
+	for _, s := range (*loadFlags).flagGroups(nil) {
+		for _, n := range s.names {
+			own[n] = true
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && (own[f.Name] || sub == "compare") && !slices.Contains(takes, f.Name) {
+			err = fmt.Errorf("--%s is not a flag of esgate load %s, which takes --%s", f.Name, sub, strings.Join(takes, ", --"))
+		}
+	})
+	return err
 }
 
 func (lf *loadFlags) flags(fs *flag.FlagSet) {
@@ -66,12 +112,15 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 	fs.Uint64Var(&lf.wo.Seed, "seed", 1, "seed for the generated events")
 	fs.StringVar(&lf.wo.File, "file", "", "replay this NDJSON file (bulk pairs or one document per line) instead of generating")
 	fs.StringVar(&lf.shard, "shard", "", "run shard I of N of the test (I/N; I defaults to $JOB_COMPLETION_INDEX, as in --shard /4): --rate, --clients, --events and the batches are the whole test's, split (default: the whole test)")
-	fs.StringVar(&lf.runID, "run-id", "", "the test's id, the same for every shard: names the start barrier's documents and the records (default: from --start-at; needed with --shard N>1 otherwise)")
+	fs.StringVar(&lf.runID, "run-id", "", "the test's id, the same for every shard: names the start barrier's documents, the records and the metrics (default: from --start-at; needed with --shard N>1 otherwise; else run-ID, ID this process's random id)")
 	fs.StringVar(&lf.startAt, "start-at", "", "start (the warm-up) at this RFC 3339 time instead of at the start barrier (default: the barrier, with --shard N>1)")
 	fs.StringVar(&lf.verifyTarget, "verify-target", "", "read _count, and the start barrier's documents, through this URL, such as esgate's read route (default: the read route of --config's esgate config, else --target; if --target may not read, the read route of ./esgate.secrets)")
 	fs.DurationVar(&lf.barrierTimeout, "barrier-timeout", 5*time.Minute, "how long a shard waits at the start barrier for the others")
 	fs.DurationVar(&lf.interval, "interval", 5*time.Second, "time between interval records (--output records)")
-	fs.StringVar(&lf.plot, "plot", "", "load report: also draw latency over time per shard into this SVG file (default none)")
+	fs.StringVar(&lf.metricsListen, "metrics-listen", "", "serve the run's Prometheus metrics (esgate_load_*, labelled run_id and shard) at http://ADDR/metrics while it runs (default none)")
+	fs.DurationVar(&lf.metricsGrace, "metrics-grace", 15*time.Second, "keep --metrics-listen up this long after the run, so that the last scrape sees the final counts: at least the scrape interval")
+	fs.StringVar(&lf.plot, "plot", "", "load report: also draw latency over time per shard into this SVG file; load compare: both runs' latency distributions (default none)")
+	fs.StringVar(&lf.resultsTarget, "results-target", "", "load report: also write the merged report as one document into this index through esgate, as in http://127.0.0.1:9200/esgate-load-results (default none)")
 }
 
 // loadCmd implements `esgate load`: a bulk traffic generator. Against an
@@ -81,6 +130,9 @@ func (lf *loadFlags) flags(fs *flag.FlagSet) {
 func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return loadReportCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "compare" {
+		return loadCompareCmd(args[1:], stdout, stderr)
 	}
 	lf := &loadFlags{}
 	fs, fl, code, ok := lookupCommand("load").parseFlags(lf, args, stdout, stderr)
@@ -124,6 +176,12 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if run == "" && shard.N > 1 {
 		return fail(exitUsage, errors.New("--run-id: needed with --shard N>1 and no --start-at, the same for every shard (deploy/kubernetes/load uses the Job's controller-uid)"))
+	}
+	instanceID := make([]byte, 8)
+	rand.Read(instanceID)
+	instance := hex.EncodeToString(instanceID)
+	if run == "" {
+		run = "run-" + instance // one process is the whole test
 	}
 	if shard.N > 1 && int64(lf.clients) < int64(shard.N) {
 		return fail(exitUsage, fmt.Errorf("--clients: %d clients cannot be split between %d shards", lf.clients, shard.N))
@@ -192,11 +250,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		before = &n
 	}
-	instance := make([]byte, 8)
-	rand.Read(instance)
 	opts := load.Options{Target: lf.target, Client: client, Clients: int(shard.Part(int64(lf.clients))), Rate: lf.rate,
 		Duration: lf.duration, Events: shard.Part(lf.events), Warmup: lf.warmup, Batches: batches, Gzip: wo.Gzip > 0,
-		Shard: shard, Start: startAt, Interval: lf.interval, Run: run, Instance: hex.EncodeToString(instance), CountBefore: before,
+		Shard: shard, Start: startAt, Interval: lf.interval, Run: run, Instance: instance, CountBefore: before,
 		Params: load.Params{Target: lf.target, Rate: lf.rate, Clients: lf.clients, Events: lf.events, Duration: durString(lf.duration),
 			Warmup: durString(lf.warmup), BatchSize: lf.wo.BatchSize, EventSize: lf.wo.EventSize, Action: lf.wo.Action,
 			Index: lf.wo.Index, Gzip: lf.wo.Gzip, Seed: lf.wo.Seed, File: lf.wo.File}}
@@ -210,11 +266,16 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && lf.output == "text" {
-		opts.Progress = func(s load.Snapshot) {
-			fmt.Fprintf(stderr, "\r%5.0fs  %8.0f events/s  %7.1f MB/s wire  %d errors  p99 %.1f ms   ",
-				s.Elapsed.Seconds(), float64(s.Events)/s.Elapsed.Seconds(), float64(s.WireBytes)/1e6/s.Elapsed.Seconds(), s.Errors,
-				float64(s.P99.Microseconds())/1000)
+		opts.Progress = func(s load.Snapshot) { fmt.Fprint(stderr, "\r"+progressLine(s)) }
+	}
+	if lf.metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		opts.Metrics = load.NewMetrics(reg, run, shard.I)
+		stop, err := serveMetrics(lf.metricsListen, reg)
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("--metrics-listen: %w", err))
 		}
+		defer stop(ctx, lf.metricsGrace)
 	}
 	res, err := load.Run(ctx, opts)
 	if opts.Progress != nil {
@@ -248,6 +309,101 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// progressLine is the live progress display of a run on a terminal:
+// elapsed time, events acknowledged, their rate, the p99 latency of the
+// last second, and errors, in one line of fixed layout.
+func progressLine(s load.Snapshot) string {
+	rate := 0.0
+	if secs := s.Elapsed.Seconds(); secs > 0 {
+		rate = float64(s.Events) / secs
+	}
+	return fmt.Sprintf("%5.0fs  %10d events  %8.0f events/s  p99 %7.1f ms  %d errors   ",
+		s.Elapsed.Seconds(), s.Events, rate, float64(s.P99.Microseconds())/1000, s.Errors)
+}
+
+// serveMetrics serves reg at http://addr/metrics. stop keeps serving for
+// grace (or until ctx ends), so that the last scrape sees the final
+// counts, then closes the listener.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(ctx context.Context, grace time.Duration), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	return func(ctx context.Context, grace time.Duration) {
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
+
+// loadCompareCmd implements `esgate load compare A B`: two runs' merged
+// reports side by side.
+func loadCompareCmd(args []string, stdout, stderr io.Writer) int {
+	lf := &loadFlags{}
+	fs, _, code, ok := lookupCommand("load").parseFlags(lf, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "error: %s\n", err)
+		return code
+	}
+	if err := refuseFlags(fs, "compare", compareFlags); err != nil {
+		return fail(exitUsage, err)
+	}
+	if fs.NArg() != 2 {
+		return fail(exitUsage, errors.New("esgate load compare: name two runs' records (files or directories): A B"))
+	}
+	if lf.output != "text" && lf.output != "json" {
+		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", lf.output))
+	}
+	var runs [2]*load.Merged
+	for i, p := range fs.Args() {
+		recs, err := load.ReadRecordPaths([]string{p}, nil)
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("%s: %w", p, err))
+		}
+		if runs[i], err = load.MergeRun(recs); err != nil {
+			return fail(exitFailed, fmt.Errorf("%s: %w", p, err))
+		}
+	}
+	cmp := load.Compare(runs[0], runs[1])
+	if lf.plot != "" {
+		var svg bytes.Buffer
+		if err := load.PlotDistributions(&svg, runs[0], runs[1]); err != nil {
+			return fail(exitFailed, fmt.Errorf("--plot: %w", err))
+		}
+		if err := os.WriteFile(lf.plot, svg.Bytes(), 0o644); err != nil {
+			return fail(exitFailed, fmt.Errorf("--plot: %w", err))
+		}
+	}
+	if lf.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(cmp)
+	} else {
+		fmt.Fprint(stdout, cmp.Text())
+	}
+	return exitOK
+}
+
 // loadReportCmd implements `esgate load report FILE|DIR|-...`: every
 // shard's interval records merged into one report.
 func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -260,20 +416,31 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "error: %s\n", err)
 		return code
 	}
+	if err := refuseFlags(fs, "report", reportFlags); err != nil {
+		return fail(exitUsage, err)
+	}
 	if fs.NArg() == 0 {
 		return fail(exitUsage, errors.New("esgate load report: name the records: files, directories, or - for standard input"))
 	}
 	if lf.output != "text" && lf.output != "json" {
 		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", lf.output))
 	}
+	var resultsBase, resultsIndex string
+	if lf.resultsTarget != "" {
+		var err error
+		if resultsBase, resultsIndex, err = load.ResultsIndexURL(lf.resultsTarget); err != nil {
+			return fail(exitUsage, fmt.Errorf("--results-target: %w", err))
+		}
+	}
 	recs, err := load.ReadRecordPaths(fs.Args(), stdin)
 	if err != nil {
 		return fail(exitFailed, err)
 	}
-	res, before, err := load.Merge(recs)
+	merged, err := load.MergeRun(recs)
 	if err != nil {
 		return fail(exitFailed, err)
 	}
+	res, before := merged.Result, merged.CountBefore
 	if lf.plot != "" {
 		var svg bytes.Buffer
 		if err := load.PlotSVG(&svg, recs); err != nil {
@@ -299,6 +466,17 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		idx := recs[0].Params.Index
 		if res.Verified, err = load.Verify(ctx, client, target, idx, *before, res.Events+res.WarmupEvents); err != nil {
 			return fail(exitFailed, err)
+		}
+	}
+	if lf.resultsTarget != "" {
+		base, index := resultsBase, resultsIndex
+		client, closeClient, err := loadClient(base, fl)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("--results-target: %w", err))
+		}
+		defer closeClient()
+		if err := load.WriteResults(ctx, client, base, index, merged.Doc()); err != nil {
+			return fail(exitFailed, fmt.Errorf("--results-target: %w", err))
 		}
 	}
 	if lf.output == "json" {

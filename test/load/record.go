@@ -270,6 +270,32 @@ type Window struct {
 // time, summed. countBefore is the index's count before the run, from a
 // verifying shard, if any.
 func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
+	m, err := MergeRun(recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.Result, m.CountBefore, nil
+}
+
+// Merged is one run's records merged: its report, and the latency
+// histogram of the common window that the report's percentiles come from.
+type Merged struct {
+	Params      Params
+	Result      *Result
+	Latency     *Histogram
+	CountBefore *int64
+}
+
+// MergeRun is Merge, with the merged latency histogram.
+func MergeRun(recs []Record) (*Merged, error) {
+	res, lat, countBefore, err := merge(recs)
+	if err != nil {
+		return nil, err
+	}
+	return &Merged{Params: recs[0].Params, Result: res, Latency: lat, CountBefore: countBefore}, nil
+}
+
+func merge(recs []Record) (res *Result, latency *Histogram, countBefore *int64, err error) {
 	byShard := map[int][]Record{}
 	runs, instances := map[string]bool{}, map[int]map[string]bool{}
 	n := 0
@@ -279,10 +305,10 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 			n = r.Shards
 		}
 		if r.Shards != n {
-			return nil, nil, fmt.Errorf("records for %d and for %d shards: not one test", n, r.Shards)
+			return nil, nil, nil, fmt.Errorf("records for %d and for %d shards: not one test", n, r.Shards)
 		}
 		if r.Shard < 0 || r.Shard >= n {
-			return nil, nil, fmt.Errorf("a record of shard %d of %d", r.Shard, n)
+			return nil, nil, nil, fmt.Errorf("a record of shard %d of %d", r.Shard, n)
 		}
 		byShard[r.Shard] = append(byShard[r.Shard], r)
 		if instances[r.Shard] == nil {
@@ -296,7 +322,7 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 			ids = append(ids, strconv.Quote(id))
 		}
 		sort.Strings(ids)
-		return nil, nil, fmt.Errorf("records of %d runs (%s): merge one run's at a time", len(ids), strings.Join(ids, ", "))
+		return nil, nil, nil, fmt.Errorf("records of %d runs (%s): merge one run's at a time", len(ids), strings.Join(ids, ", "))
 	}
 	var missing, twice []string
 	for i := range n {
@@ -308,10 +334,10 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("shards %s of %d have no records: the merged report would undercount", strings.Join(missing, ", "), n)
+		return nil, nil, nil, fmt.Errorf("shards %s of %d have no records: the merged report would undercount", strings.Join(missing, ", "), n)
 	}
 	if len(twice) > 0 {
-		return nil, nil, fmt.Errorf("shards %s come from more than one process (a retried pod, or two runs with one --run-id): keep one process's records per shard", strings.Join(twice, ", "))
+		return nil, nil, nil, fmt.Errorf("shards %s come from more than one process (a retried pod, or two runs with one --run-id): keep one process's records per shard", strings.Join(twice, ", "))
 	}
 	var w Window
 	finals := make([]*Record, n)
@@ -320,14 +346,14 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 		sort.Slice(rs, func(a, b int) bool { return rs[a].Seq < rs[b].Seq })
 		last := &rs[len(rs)-1]
 		if !last.Final {
-			return nil, nil, fmt.Errorf("shard %d has no final record (still running, or stopped before the end)", i)
+			return nil, nil, nil, fmt.Errorf("shard %d has no final record (still running, or stopped before the end)", i)
 		}
 		if last.Params != rs[0].Params || last.Params != byShard[0][0].Params {
-			return nil, nil, fmt.Errorf("shard %d's parameters differ from shard 0's (%+v against %+v): not one test", i, last.Params, byShard[0][0].Params)
+			return nil, nil, nil, fmt.Errorf("shard %d's parameters differ from shard 0's (%+v against %+v): not one test", i, last.Params, byShard[0][0].Params)
 		}
 		for j, r := range rs {
 			if r.Seq != j {
-				return nil, nil, fmt.Errorf("shard %d: record %d is missing", i, j)
+				return nil, nil, nil, fmt.Errorf("shard %d: record %d is missing", i, j)
 			}
 		}
 		finals[i] = last
@@ -339,7 +365,7 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 		}
 	}
 	if !w.End.After(w.Start) {
-		return nil, nil, errors.New("the shards' measured runs do not overlap: no common window (were they started together?)")
+		return nil, nil, nil, errors.New("the shards' measured runs do not overlap: no common window (were they started together?)")
 	}
 	whole, windowed := newTally(), newTally()
 	var shards []ShardReport
@@ -351,7 +377,7 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 		for _, r := range byShard[i] {
 			t, err := r.tally()
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			sh.merge(t)
 			span := r.End.Sub(r.Start)
@@ -389,7 +415,8 @@ func Merge(recs []Record) (res *Result, countBefore *int64, err error) {
 			break
 		}
 	}
-	return res, countBefore, nil
+	res.Run = byShard[0][0].Run
+	return res, &windowed.latency, countBefore, nil
 }
 
 func minTime(a, b time.Time) time.Time {

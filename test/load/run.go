@@ -62,6 +62,8 @@ type Options struct {
 	// CountBefore, if set, is the index's _count before the run, for the
 	// records (load report --verify).
 	CountBefore *int64
+	// Metrics, if set, count the measured run live (NewMetrics).
+	Metrics *Metrics
 }
 
 // Snapshot is a live view of a run.
@@ -74,6 +76,8 @@ type Snapshot struct {
 
 // Result is a run's report.
 type Result struct {
+	// Run is the run's id, in a merged report.
+	Run            string           `json:"run,omitempty"`
 	Events         int64            `json:"events"`
 	Requests       int64            `json:"requests"`
 	Seconds        float64          `json:"seconds"`
@@ -135,6 +139,7 @@ type tally struct {
 	statuses         map[string]int64
 	items            map[string]int64
 	dropped          int64
+	status           int // the last answer's HTTP status (0: none), for Metrics
 }
 
 func newTally() *tally { return &tally{statuses: map[string]int64{}, items: map[string]int64{}} }
@@ -242,8 +247,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	rec := &recorder{o: o, planned: planned, window: newTally(), warm: warm}
 	rec.start = time.Now()
 	rec.from = rec.start
+	o.Metrics.started(rec.start, o.Rate/float64(o.Shard.N))
 	total := runPhase(ctx, o, url, planned, o.Progress, o.Events, rec)
-	res := total.result(time.Since(rec.start).Seconds(), o.Rate)
+	end := time.Now()
+	o.Metrics.ended(end)
+	res := total.result(end.Sub(rec.start).Seconds(), o.Rate)
 	res.WarmupEvents = warm
 	return res, nil
 }
@@ -337,6 +345,7 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 					dropped.Add(missed)
 					if rec != nil {
 						rec.drop(missed)
+						o.Metrics.drop(missed * int64(perBatch))
 					}
 				}
 			}
@@ -390,6 +399,7 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 				t.observe(one, end.Sub(scheduled), end.Sub(startSend))
 				if rec != nil {
 					rec.observe(one, end.Sub(scheduled), end.Sub(startSend))
+					o.Metrics.observe(one, end.Sub(scheduled))
 				}
 				live.wire.Add(int64(len(b.Wire)))
 				if ok {
@@ -464,6 +474,7 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 	}
 	res, err := o.Client.Do(req)
 	if err != nil {
+		t.status = 0
 		if ctx.Err() == nil {
 			t.transport++
 			t.errors++
@@ -474,6 +485,7 @@ func send(ctx context.Context, o Options, url string, b *Batch, t *tally) bool {
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	res.Body.Close()
 	t.statuses[strconv.Itoa(res.StatusCode)]++
+	t.status = res.StatusCode
 	if res.StatusCode != http.StatusOK {
 		t.errors++
 		t.failedEvents += int64(b.Events)
