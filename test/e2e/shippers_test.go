@@ -146,7 +146,7 @@ func TestPrometheusExporterNodeStats(t *testing.T) {
 			var metrics map[string]float64
 			deadline := time.Now().Add(60 * time.Second)
 			for {
-				metrics = scrape(t, "http://"+listen+"/metrics")
+				metrics = scrapeExporter(t, "http://"+listen+"/metrics")
 				if metrics != nil {
 					break
 				}
@@ -190,10 +190,10 @@ func esPost(t *testing.T, es *esserver.Server, ca, path, body string) (int, stri
 	return res.StatusCode, string(b)
 }
 
-// scrape reads a Prometheus text exposition into name{labels} -> value,
+// scrapeExporter reads a Prometheus text exposition into name{labels} -> value,
 // also keeping each series under its bare name and under "name{" (the
 // sum of its series); nil until the exporter answers.
-func scrape(t *testing.T, url string) map[string]float64 {
+func scrapeExporter(t *testing.T, url string) map[string]float64 {
 	t.Helper()
 	res, err := http.Get(url)
 	if err != nil {
