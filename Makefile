@@ -59,6 +59,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseCloudID -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
+	$(GO) test -run '^$$' -fuzz FuzzParseClaims -fuzztime 20s ./auth/token/
+	$(GO) test -run '^$$' -fuzz FuzzParseTokenResponse -fuzztime 20s ./auth/token/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
