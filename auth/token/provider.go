@@ -63,10 +63,11 @@ type Options struct {
 	// OnRefresh is called after each refresh attempt with its outcome and
 	// the expiry of the token in force (metrics).
 	OnRefresh func(ok bool, expiry time.Time)
-	// ClientAuth is the credential whose ES-Client-Authentication (a JWT
-	// realm's shared secret) goes beside the token (default none); see
-	// SetClientAuth.
-	ClientAuth auth.Credential
+	// Configured is the credential read from the configuration: its
+	// ES-Client-Authentication (a JWT realm's shared secret) goes beside
+	// the token, and a *Configured also holds the OAuth2 client secret
+	// (default none); a reload replaces it with SetConfigured.
+	Configured auth.Credential
 	// FetchTimeout bounds one request to the token endpoint (default 10s).
 	FetchTimeout time.Duration
 }
@@ -83,6 +84,7 @@ type Provider struct {
 
 	cur        atomic.Pointer[state]
 	clientAuth atomic.Pointer[string]
+	secret     atomic.Pointer[string] // OAuth2 client secret from Configured
 	kick       chan struct{}
 	lastKick   atomic.Int64 // unix nanos of the last Rejected that kicked
 	refreshes  atomic.Int64 // successful refreshes after the first token
@@ -104,6 +106,14 @@ type source interface {
 // token until Init.
 func NewOAuth2(cfg OAuth2Config, o Options) *Provider {
 	p := newProvider("oauth2", o)
+	if cfg.ClientSecret == nil {
+		cfg.ClientSecret = func() (string, error) {
+			if s := *p.secret.Load(); s != "" {
+				return s, nil
+			}
+			return "", errors.New("no OAuth2 client secret configured")
+		}
+	}
 	p.src = &oauth2Source{cfg: cfg, now: p.clock.Now}
 	return p
 }
@@ -129,7 +139,7 @@ func newProvider(kind string, o Options) *Provider {
 	}
 	p := &Provider{kind: kind, clock: o.Clock, log: o.Log, on: o.OnRefresh, fetchTimeout: o.FetchTimeout, kick: make(chan struct{}, 1)}
 	p.cur.Store(&state{err: errors.New("no token yet")})
-	p.SetClientAuth(o.ClientAuth)
+	p.SetConfigured(o.Configured)
 	return p
 }
 
@@ -147,15 +157,45 @@ func (p *Provider) Init(ctx context.Context) error {
 	return nil
 }
 
-// SetClientAuth sets the credential whose ES-Client-Authentication value
-// goes beside the token (nil or one without: none); a reload calls it.
-func (p *Provider) SetClientAuth(c auth.Credential) {
-	v := ""
+// SetConfigured puts the configured credential in force (see
+// Options.Configured); a reload calls it. The next request carries its
+// shared secret, the next token request its client secret.
+func (p *Provider) SetConfigured(c auth.Credential) {
+	v, sec := "", ""
 	if ca, ok := c.(auth.ClientAuthenticator); ok {
 		v = ca.ClientAuthentication()
 	}
+	if cc, ok := c.(*Configured); ok {
+		sec = cc.clientSecret
+	}
 	p.clientAuth.Store(&v)
+	p.secret.Store(&sec)
 }
+
+// Configured is the configured part of an OAuth2 credential: the client
+// secret and the JWT realm's shared secret. It sends no Authorization of
+// its own (Apply removes it); the Provider sends the token.
+type Configured struct {
+	clientSecret string
+	clientAuth   string
+}
+
+// NewConfigured holds an OAuth2 client secret and a shared secret ("" for none).
+func NewConfigured(clientSecret, sharedSecret string) *Configured {
+	c := &Configured{clientSecret: clientSecret}
+	if sharedSecret != "" {
+		c.clientAuth = "SharedSecret " + sharedSecret
+	}
+	return c
+}
+
+func (c *Configured) Apply(h http.Header) { delete(h, "Authorization") }
+func (c *Configured) Kind() string        { return "oauth2" }
+func (c *Configured) Header() string      { return "" }
+func (c *Configured) String() string      { return "oauth2 client credentials (redacted)" }
+
+// ClientAuthentication is the shared secret's header value, or "".
+func (c *Configured) ClientAuthentication() string { return c.clientAuth }
 
 func (p *Provider) store(t Token) {
 	p.cur.Store(&state{tok: t, cred: auth.Bearer(t.Value)})
@@ -373,3 +413,6 @@ var (
 	_ auth.ReadyReporter  = (*Provider)(nil)
 	_ auth.Credential     = (*Provider)(nil)
 )
+
+// ClientSecret is the OAuth2 client secret held.
+func (c *Configured) ClientSecret() string { return c.clientSecret }

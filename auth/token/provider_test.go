@@ -98,7 +98,8 @@ func TestOAuth2Request(t *testing.T) {
 	for _, style := range []AuthStyle{AuthBasic, AuthParams} {
 		cfg := oauthCfg(is)
 		cfg.AuthStyle = style
-		p := NewOAuth2(cfg, Options{Clock: clock})
+		cfg.ClientSecret = nil // from Configured, as a route does
+		p := NewOAuth2(cfg, Options{Clock: clock, Configured: NewConfigured(testSecret, "")})
 		if err := p.Init(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +305,7 @@ func TestRejectedSingleFlight(t *testing.T) {
 func TestSharedSecret(t *testing.T) {
 	clock := newFakeClock()
 	is := newIssuer(t, clock)
-	p := NewOAuth2(oauthCfg(is), Options{Clock: clock, ClientAuth: WithSharedSecret(auth.NoHeader("oauth2"), "shared-1")})
+	p := NewOAuth2(oauthCfg(is), Options{Clock: clock, Configured: NewConfigured("", "shared-1")})
 	if err := p.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func TestSharedSecret(t *testing.T) {
 	if ca, ok := c.(auth.ClientAuthenticator); !ok || ca.ClientAuthentication() != "SharedSecret shared-1" {
 		t.Fatalf("no shared secret on %v", c)
 	}
-	p.SetClientAuth(WithSharedSecret(auth.NoHeader("oauth2"), "shared-2"))
+	p.SetConfigured(WithSharedSecret(auth.NoHeader("oauth2"), "shared-2"))
 	h := http.Header{}
 	p.Apply(h)
 	if h.Get("ES-Client-Authentication") != "SharedSecret shared-2" || h.Get("Authorization") != "Bearer "+is.last() {
