@@ -11,6 +11,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esgate ./cmd/esgate
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestserver ./test/cmd/estestserver
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/estestissuer ./test/cmd/estestissuer
 
 # The main job on the embedded default: test server + API key + esgate + bulk traffic.
 # ES_VERSION=9.1.5 runs it against an Elasticsearch 9 test server.
@@ -62,6 +63,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseClaims -fuzztime 20s ./auth/token/
 	$(GO) test -run '^$$' -fuzz FuzzParseTokenResponse -fuzztime 20s ./auth/token/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
+	$(GO) test -run '^$$' -fuzz 'FuzzParseJWT$$' -fuzztime 20s ./test/esserver/
+	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzUpstreamStream -fuzztime 60s ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./proxy/esproto/

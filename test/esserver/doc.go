@@ -18,6 +18,13 @@
 // HEAD _template stay routed on 9.x; the Warning header's build hash is
 // the test server's own; 8.x writes no Warning on legacy templates.
 //
+// JWT realms (Options.JWTRealms, jwtrealm.go) take elasticsearch.yml's
+// xpack.security.authc.realms.jwt.* settings and validate Bearer JWTs in
+// JwtAuthenticator's order with ES's 401s; the role-mapping API gives
+// their users roles; JWTStats counts accepted, rejected and
+// expired-on-arrival tokens. docs/test-server.md lists what was chosen
+// rather than found.
+//
 // Fidelity matters more than breadth: an endpoint it does not implement
 // answers as ES does for unknown URIs.
 package esserver

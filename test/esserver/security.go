@@ -86,6 +86,8 @@ type principal struct {
 	key       *apiKey
 	service   *serviceToken
 	fullName  string
+	email     string         // JWT realm: claims.mail
+	metadata  map[string]any // JWT realm: jwt_token_type, jwt_claim_*
 }
 
 // builtinRoles are the reserved roles the server knows.
@@ -217,6 +219,7 @@ func randomID(n int) string {
 type authFailure struct {
 	reason     string
 	additional string
+	status     int // 0: 401; 400: a bad request, not a challenge
 }
 
 // authenticate resolves the request's principal, as ES's realm chain does:
@@ -240,7 +243,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, *authFailure) {
 	case "apikey":
 		return s.checkAPIKey(cred)
 	case "bearer":
-		return s.checkBearer(cred)
+		return s.bearer(r, scheme, cred) // jwtrealm.go
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		cn := pkiUsername(r.TLS.PeerCertificates[0].Subject.String())
@@ -358,6 +361,10 @@ func (s *Server) wwwAuthenticate() []string {
 }
 
 func (s *Server) write401(w http.ResponseWriter, r *http.Request, f *authFailure) {
+	if f.status == http.StatusBadRequest {
+		s.writeError(w, r, 400, "illegal_argument_exception", f.reason)
+		return
+	}
 	hdr := s.wwwAuthenticate()
 	extra := []kv{}
 	if f.additional != "" {

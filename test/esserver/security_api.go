@@ -119,8 +119,16 @@ func (s *Server) authenticateResponse(w http.ResponseWriter, r *http.Request, p 
 	if p.fullName != "" {
 		fullName = p.fullName
 	}
-	resp := obj{{"username", p.user}, {"roles", roles}, {"full_name", fullName}, {"email", nil},
-		{"metadata", obj{}}, {"enabled", true}, {"authentication_realm", realm}, {"lookup_realm", realm},
+	var email any
+	if p.email != "" {
+		email = p.email
+	}
+	md := any(obj{})
+	if p.metadata != nil {
+		md = p.metadata
+	}
+	resp := obj{{"username", p.user}, {"roles", roles}, {"full_name", fullName}, {"email", email},
+		{"metadata", md}, {"enabled", true}, {"authentication_realm", realm}, {"lookup_realm", realm},
 		{"authentication_type", p.authType}}
 	if p.key != nil {
 		resp = append(resp, kv{"api_key", obj{{"id", p.key.id}, {"name", p.key.name}}})

@@ -59,6 +59,9 @@ type Options struct {
 	RequireClientCert bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// JWTRealms are xpack.security.authc.realms.jwt.* realms (jwtrealm.go;
+	// default none). A bad setting or a JWKS that does not load fails Start.
+	JWTRealms []JWTRealm
 }
 
 // Server is an in-memory, Elasticsearch 8-compatible HTTPS server.
@@ -97,6 +100,8 @@ type Server struct {
 	stats struct {
 		requests, bulkRequests, docs, unauthorized, forbidden, conns atomic.Int64
 	}
+
+	jwt jwtState // JWT realms and role mappings (jwtrealm.go)
 }
 
 // Start generates the PKI (unless given) and serves on opts.Addr.
@@ -124,6 +129,9 @@ func Start(opts Options) (*Server, error) {
 		apiKeys: map[string]*apiKey{}, tokens: map[string]*serviceToken{}, authCache: map[[32]byte]string{},
 		indices: map[string]*index{}, aliases: map[string]string{}, templates: map[string]json.RawMessage{}, legacyTemplates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
 		clusterU: randomID(22),
+	}
+	if err := s.startJWT(); err != nil {
+		return nil, err
 	}
 	if s.CA == nil {
 		ca, err := pki.NewCA("Elasticsearch security auto-configuration HTTP CA")
@@ -455,6 +463,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p *principal) {
 			}
 			seg = append(seg, p)
 		}
+	}
+	if s.routeJWT(w, r, p, seg) {
+		return
 	}
 	m := r.Method
 	is := func(methods ...string) bool {

@@ -7,6 +7,10 @@
 //	estestserver -fault path=_bulk,item_status=429,item_every=20   # every 20th bulk item rejected
 //	estestserver -fault path=_bulk,status=429,count=5              # 5 bulks rejected whole
 //	estestserver -fault delay=2s                                   # every request 2 s slow
+//
+// -jwt-realm adds JWT realms from an elasticsearch.yml-style file (keys
+// xpack.security.authc.realms.jwt.<name>.*, secure settings in the same
+// file), e.g. one written by estestissuer -realm-out.
 package main
 
 import (
@@ -33,8 +37,14 @@ func main() {
 		}
 		return err
 	})
+	var realms []esserver.JWTRealm
+	flag.Func("jwt-realm", "add the JWT realms of an elasticsearch.yml-style file (xpack.security.authc.realms.jwt.<name>.* keys), repeatable", func(path string) error {
+		r, err := esserver.ParseJWTRealmsFile(path)
+		realms = append(realms, r...)
+		return err
+	})
 	flag.Parse()
-	s, err := esserver.Start(esserver.Options{Addr: *addr, Version: *ver, ElasticPassword: *pw, RequireClientCert: *requireCert})
+	s, err := esserver.Start(esserver.Options{Addr: *addr, Version: *ver, ElasticPassword: *pw, RequireClientCert: *requireCert, JWTRealms: realms})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -48,6 +58,9 @@ func main() {
 	}
 	fmt.Printf("Elasticsearch-compatible test server %s on %s\n", *ver, s.URL)
 	fmt.Printf("CA certificate: %s\nCA SHA-256 fingerprint: %s\nsuperuser: elastic / %s\n", *caOut, s.CAFingerprint(), *pw)
+	for _, r := range realms {
+		fmt.Printf("JWT realm: %s\n", r.Name)
+	}
 	if len(faults) > 0 {
 		fmt.Printf("faults injected: %d\n", len(faults))
 	}
