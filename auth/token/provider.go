@@ -25,12 +25,13 @@ type Token struct {
 func (t Token) Lifetime() time.Duration { return t.Expiry.Sub(t.Issued) }
 
 // RefreshAt is when a new token is due: at 80 % of the lifetime, but at
-// least min(lifetime/4, 1s) before expiry, so that a short-lived token
-// (seconds) still leaves room for a round trip and clock skew.
+// least min(lifetime/3, 1s) before expiry, so that a short-lived token
+// (seconds) still leaves room for a round trip on a busy machine and a
+// retry before it stops being used.
 func (t Token) RefreshAt() time.Time {
 	life := t.Lifetime()
 	at := t.Issued.Add(life * 8 / 10)
-	if e := t.Expiry.Add(-min(life/4, time.Second)); e.Before(at) {
+	if e := t.Expiry.Add(-min(life/3, time.Second)); e.Before(at) {
 		at = e
 	}
 	return at
