@@ -122,12 +122,12 @@ func TestRefreshAt(t *testing.T) {
 	for _, tc := range []struct {
 		life, want time.Duration
 	}{
-		{time.Hour, 48 * time.Minute},                              // 80 %
-		{10 * time.Second, 8 * time.Second},                        // 80 %
-		{3 * time.Second, 2 * time.Second},                         // a second before expiry
-		{600 * time.Second, 480 * time.Second},                     // a Kubernetes minimum
-		{2 * time.Second, 2*time.Second*2/3 - time.Nanosecond + 1}, // two thirds
-		{1200 * time.Millisecond, 800 * time.Millisecond},          // two thirds
+		{time.Hour, 48 * time.Minute},                      // 80 %
+		{10 * time.Second, 8 * time.Second},                // 80 %
+		{3 * time.Second, 2 * time.Second},                 // a second before expiry
+		{600 * time.Second, 480 * time.Second},             // a Kubernetes minimum
+		{2 * time.Second, 2*time.Second - 2*time.Second/3}, // two thirds
+		{1200 * time.Millisecond, 800 * time.Millisecond},  // two thirds
 	} {
 		tok := Token{Issued: t0, Expiry: t0.Add(tc.life)}
 		if got := tok.RefreshAt().Sub(t0); got != tc.want {
