@@ -353,3 +353,44 @@ func TestProjectedTokenFile(t *testing.T) {
 	}
 	assertNoSecret(t, "esgate's log", p.out.String(), id.secrets())
 }
+
+// TestREADMEOAuth2Route: the README's OAuth2 route, with the test
+// issuer's and test server's addresses and files, forwards a bulk request
+// with a token the JWT realm accepts, beside the shared secret.
+func TestREADMEOAuth2Route(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```yaml\n# esgate.yml: an OAuth2 route")
+	if i < 0 {
+		t.Fatal("README has no OAuth2 route example")
+	}
+	block := s[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	id := startIdentity(t, "RS256", time.Minute, true)
+	secretFile, sharedFile := filepath.Join(id.dir, "client-secret"), filepath.Join(id.dir, "shared-secret")
+	os.WriteFile(secretFile, []byte(id.clientSecret+"\n"), 0o600)
+	os.WriteFile(sharedFile, []byte(id.sharedSecret+"\n"), 0o600)
+	cfg := strings.NewReplacer("https://es01:9200", id.es.URL, "/etc/esgate/es-ca.pem", id.esCA,
+		"https://issuer.example/oauth2/token", id.iss.TokenURL, "/etc/esgate/client-secret", secretFile,
+		"/etc/esgate/jwt-shared-secret", sharedFile).Replace(block)
+	// The issuer's CA is the test's own; a real issuer's is usually in the system roots.
+	cfg += "oauth2_ssl_certificate_authorities: [" + id.issCA + "]\n"
+	path := filepath.Join(id.dir, "readme.yml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	p := startEsgate(t, []string{id.clientSecret, id.sharedSecret}, "--config", path)
+	res, err := http.Post(p.URL+"/_bulk", "application/x-ndjson", strings.NewReader(`{"create":{"_index":"logs-readme-default"}}`+"\n"+`{"message":"hi"}`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("bulk through the README's route: %d %s", res.StatusCode, body)
+	}
+	if st := id.es.JWTStats(); st.Accepted != 1 || st.Rejected != 0 {
+		t.Errorf("JWT realm: %+v", st)
+	}
+}
