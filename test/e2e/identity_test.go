@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ type identity struct {
 	clientSecret string
 	sharedSecret string
 
-	mu     sync.Mutex
-	tokens map[string]bool // every Bearer value that reached the test server
+	mu         sync.Mutex
+	tokens     map[string]bool // every Bearer value that reached the test server
+	clientAuth string          // the last ES-Client-Authentication that reached it
 }
 
 const identityClient = "logstash"
@@ -56,11 +58,12 @@ func startIdentity(t *testing.T, alg string, life time.Duration, shared bool) *i
 	id.es.PutRoleMapping("shippers", esserver.RoleMapping{Roles: []string{"superuser"}, Enabled: true,
 		Rules: map[string]any{"field": map[string]any{"realm.name": "jwt1"}}})
 	id.es.OnRequest(func(r *http.Request) {
+		id.mu.Lock()
+		defer id.mu.Unlock()
 		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			id.mu.Lock()
 			id.tokens[v] = true
-			id.mu.Unlock()
 		}
+		id.clientAuth = r.Header.Get("ES-Client-Authentication")
 	})
 	return id
 }
@@ -392,5 +395,50 @@ func TestREADMEOAuth2Route(t *testing.T) {
 	}
 	if st := id.es.JWTStats(); st.Accepted != 1 || st.Rejected != 0 {
 		t.Errorf("JWT realm: %+v", st)
+	}
+}
+
+// TestSharedSecretRotation: the JWT realm's shared secret rotated as
+// Elasticsearch does it (keystore, reload_secure_settings, the old one
+// accepted for the grace period), then in esgate's file and SIGHUP:
+// traffic never fails and the new secret is what esgate sends.
+func TestSharedSecretRotation(t *testing.T) {
+	id := startIdentity(t, "HS256", time.Minute, true)
+	p := startEsgate(t, []string{id.clientSecret, id.sharedSecret, "r0tated-S3CRET"}, "--config", id.oauth2Config(t, ""), "--reload-interval", "0s")
+	stop := make(chan struct{})
+	bt := startBulk(p.URL, 2, stop)
+	waitBulk := func(n int64) {
+		deadline := time.Now().Add(60 * time.Second)
+		for bt.ok.Load()+bt.bad.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatal("no traffic within 60s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitBulk(50)
+	id.es.SetSecureSetting("xpack.security.authc.realms.jwt.jwt1.client_authentication.shared_secret", "r0tated-S3CRET")
+	id.es.ReloadSecureSettings()
+	waitBulk(bt.ok.Load() + bt.bad.Load() + 50) // the old secret, within the grace period
+	os.WriteFile(filepath.Join(id.dir, "shared-secret"), []byte("r0tated-S3CRET\n"), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		id.mu.Lock()
+		ca := id.clientAuth
+		id.mu.Unlock()
+		if ca == "SharedSecret r0tated-S3CRET" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("esgate still sends the old shared secret 60s after SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitBulk(bt.ok.Load() + bt.bad.Load() + 50)
+	close(stop)
+	bt.wg.Wait()
+	if bt.bad.Load() != 0 {
+		t.Errorf("%d answers 2xx, %d not: %q", bt.ok.Load(), bt.bad.Load(), bt.bodies)
 	}
 }
