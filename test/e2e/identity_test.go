@@ -350,7 +350,8 @@ func TestProjectedTokenFile(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%v tokens read in 16s of 6-second tokens", n)
 	}
-	t.Logf("%d bulk requests 2xx, %d not; %v tokens read; %d rotations", bt.ok.Load(), bt.bad.Load(), n, pr.Rotations())
+	t.Logf("%d bulk requests 2xx, %d not; %v tokens read, %v failed reads; %d rotations", bt.ok.Load(), bt.bad.Load(), n,
+		p.metricSum(t, "esgate_token_refreshes_total", `result="error"`), pr.Rotations())
 	if st := id.es.JWTStats(); st.ExpiredOnArrival != 0 || st.Rejected != 0 || st.Accepted == 0 {
 		t.Errorf("test server's JWT counters: %+v", st)
 	}
