@@ -76,6 +76,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExpandEnv -fuzztime 20s ./configs/
 	$(GO) test -run '^$$' -fuzz FuzzParseAPIKey -fuzztime 20s ./auth/
 	$(GO) test -run '^$$' -fuzz FuzzRuleString -fuzztime 20s ./auth/bootstrap/
+	$(GO) test -run '^$$' -fuzz FuzzParseClaims -fuzztime 20s ./auth/token/
+	$(GO) test -run '^$$' -fuzz FuzzParseTokenResponse -fuzztime 20s ./auth/token/
 	$(GO) test -run '^$$' -fuzz FuzzParseFault -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz 'FuzzParseJWT$$' -fuzztime 20s ./test/esserver/
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 20s ./test/esserver/

@@ -11,6 +11,7 @@ import (
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/auth/policy"
+	"github.com/esgate/esgate/auth/token"
 	"github.com/esgate/esgate/certs"
 )
 
@@ -37,7 +38,18 @@ type Route struct {
 	APIKey          string `yaml:"api_key" help:"API key: id:api_key, its base64 encoded form, or an essu_ key (default none)" group:"credential" secret:"1"`
 	APIKeyFile      string `yaml:"api_key_file" help:"file holding the API key (default none)" group:"credential"`
 	BearerToken     string `yaml:"bearer_token" help:"Bearer token (service-account token) (default none)" group:"credential" secret:"1"`
-	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token (default none)" group:"credential"`
+	BearerTokenFile string `yaml:"bearer_token_file" help:"file holding the Bearer token; a JWT there (a Kubernetes projected token, a token agent's file) is re-read at 80% of its lifetime and every second after until it holds a newer one, and never sent once expired (default none)" group:"credential"`
+
+	OAuth2TokenURL                  string            `yaml:"oauth2_token_url" help:"OAuth2 token endpoint: esgate gets a token with the client credentials grant, sends it as Bearer and refreshes it before it expires; https, or http on loopback only (default none)" group:"credential"`
+	OAuth2ClientID                  string            `yaml:"oauth2_client_id" help:"OAuth2 client id (default none)" group:"credential"`
+	OAuth2ClientSecret              string            `yaml:"oauth2_client_secret" help:"OAuth2 client secret (prefer oauth2_client_secret_file, the keystore or ${ENV}) (default none)" group:"credential" secret:"1"`
+	OAuth2ClientSecretFile          string            `yaml:"oauth2_client_secret_file" help:"file holding the OAuth2 client secret, read for every token request (default none)" group:"credential"`
+	OAuth2Scopes                    []string          `yaml:"oauth2_scopes" help:"scopes asked for, sent space-separated as scope (default none)" group:"credential"`
+	OAuth2EndpointParams            map[string]string `yaml:"oauth2_endpoint_params" help:"extra form parameters of the token request, e.g. audience=elasticsearch or resource=… (default none)" group:"credential"`
+	OAuth2AuthStyle                 string            `yaml:"oauth2_auth_style" help:"how the client authenticates to the token endpoint: basic (HTTP Basic with the url-encoded id and secret, RFC 6749 client_secret_basic) or params (client_id and client_secret in the form) (default basic)" group:"credential"`
+	OAuth2SSLCertificateAuthorities []string          `yaml:"oauth2_ssl_certificate_authorities" help:"PEM CA files to trust for the token endpoint (default: system roots)" group:"credential"`
+	JWTSharedSecret                 string            `yaml:"jwt_shared_secret" help:"client shared secret of Elasticsearch's JWT realm (client_authentication.type shared_secret), sent as ES-Client-Authentication: SharedSecret beside the Bearer token (default none)" group:"credential" secret:"1"`
+	JWTSharedSecretFile             string            `yaml:"jwt_shared_secret_file" help:"file holding jwt_shared_secret (default none)" group:"credential"`
 
 	SSLCertificate   string `yaml:"ssl_certificate" help:"PEM client certificate: PKI authentication on its own, or mutual TLS beside a header credential (default none)" group:"credential"`
 	SSLKey           string `yaml:"ssl_key" help:"PEM private key of ssl_certificate (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8) (default none)" group:"credential"`
@@ -118,6 +130,7 @@ type Route struct {
 	rules        []policy.Rule
 	proxyURL     *url.URL
 	authKind     string
+	oauth2       *token.OAuth2Config
 }
 
 // Config is esgate's whole configuration: global settings plus routes. The
@@ -179,7 +192,8 @@ func (r *Route) Files() []string {
 	var out []string
 	out = append(out, r.SSLCertificateAuthorities...)
 	out = append(out, r.ListenSSLClientCA...)
-	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile, r.SSLKeystorePath, r.SSLTruststorePath, r.ListenSSLCertificate, r.ListenSSLKey} {
+	out = append(out, r.OAuth2SSLCertificateAuthorities...)
+	for _, f := range []string{r.SSLCertificate, r.SSLKey, r.PasswordFile, r.APIKeyFile, r.BearerTokenFile, r.OAuth2ClientSecretFile, r.JWTSharedSecretFile, r.SSLKeystorePath, r.SSLTruststorePath, r.ListenSSLCertificate, r.ListenSSLKey} {
 		if f != "" {
 			out = append(out, f)
 		}
@@ -206,7 +220,8 @@ func (r *Route) Policy() policy.Config {
 		Profile: r.PolicyProfile, Rules: r.rules}
 }
 
-// AuthKind names the authentication method: basic, api_key, bearer or pki.
+// AuthKind names the authentication method: basic, api_key, bearer,
+// oauth2 or pki.
 func (r *Route) AuthKind() string { return r.authKind }
 
 // Duration is a time.Duration that also accepts a bare number of seconds,

@@ -112,7 +112,7 @@ var badConfigs = []struct {
 	{"typo", "hosts: https://x\nssl_certificate_authority: /x\n", nil, `config file CFG: line 2: unknown key "ssl_certificate_authority" (did you mean "ssl_certificate_authorities"?)`},
 	{"two auth methods", "hosts: https://x\napi_key: a:b\nuser: u\npassword: p\n", nil, "multiple authentication options are specified (user/password, api_key): set exactly one (a client certificate may be added to any of them)"},
 	{"pki and two header methods", "", []string{"--hosts", "https://x", "--api-key", "a:b", "--bearer-token", "t", "--ssl-certificate", "c", "--ssl-key", "k"}, "multiple authentication options are specified (api_key, bearer_token): set exactly one (a client certificate may be added to any of them)"},
-	{"no credentials", "hosts: https://x\n", nil, "no credentials: set one of user+password, cloud_auth, api_key, bearer_token, ssl_certificate+ssl_key, or ssl_keystore_path"},
+	{"no credentials", "hosts: https://x\n", nil, "no credentials: set one of user+password, cloud_auth, api_key, bearer_token, oauth2_token_url, ssl_certificate+ssl_key, or ssl_keystore_path"},
 	{"cloud_id with hosts", "hosts: https://x\ncloud_id: a:Yg==\napi_key: a:b\n", nil, "cloud_id and hosts are mutually exclusive: cloud_id already names the cluster"},
 	{"bad cloud_id", "cloud_id: 'x:!!!'\napi_key: a:b\n", nil, "cloud_id: the part after the label is not valid base64"},
 	{"user without password", "hosts: https://x\nuser: u\n", nil, "password: required with user (or password_file)"},

@@ -308,17 +308,23 @@ func (r *Route) validate() error {
 	if r.BearerToken != "" || r.BearerTokenFile != "" {
 		methods = append(methods, "bearer_token")
 	}
+	if r.OAuth2TokenURL != "" {
+		methods = append(methods, "oauth2_token_url")
+	}
 	if (r.SSLCertificate == "") != (r.SSLKey == "") {
 		return errors.New("ssl_certificate and ssl_key: each needs the other")
 	}
 	clientCert := r.SSLCertificate != "" || r.SSLKeystorePath != ""
 	switch {
 	case len(methods) == 0 && !clientCert:
-		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, ssl_certificate+ssl_key, or ssl_keystore_path")
+		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, oauth2_token_url, ssl_certificate+ssl_key, or ssl_keystore_path")
 	case len(methods) > 1:
 		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one (a client certificate may be added to any of them)", strings.Join(methods, ", "))
 	}
 	if err := r.buildCredential(); err != nil {
+		return err
+	}
+	if err := r.validateTokenCredential(); err != nil {
 		return err
 	}
 	if _, err := r.cred(); err != nil {

@@ -15,8 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/auth/bootstrap"
 	"github.com/esgate/esgate/auth/policy"
+	"github.com/esgate/esgate/auth/token"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/proxy"
@@ -223,6 +225,10 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 		// The configured credential: with api_key_management, the one
 		// that mints (the forwarding key does not exist before serve).
 		cred := rt.Credential().Header()
+		if !rc.APIKeyManagement {
+			cred = routeCredential // as forwarded: a token, a JWT realm's shared secret
+		}
+		printCredential(out, rt.Credential())
 		for _, h := range rt.Proxy().Hosts() {
 			if err := checkHost(ctx, rt.Proxy(), h, cred, rc, out); err != nil {
 				failed++
@@ -317,7 +323,13 @@ func checkHost(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, cred stri
 }
 
 func get(ctx context.Context, p *proxy.Proxy, h *proxy.Upstream, path, cred string) (*http.Response, []byte, error) {
-	res, err := p.ProbeAs(ctx, h, http.MethodGet, path, cred)
+	var res *http.Response
+	var err error
+	if cred == routeCredential {
+		res, err = p.Probe(ctx, h, http.MethodGet, path)
+	} else {
+		res, err = p.ProbeAs(ctx, h, http.MethodGet, path, cred)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -358,4 +370,26 @@ func explainStatus(res *http.Response, body []byte) error {
 		return fmt.Errorf("403 Forbidden: %s: grant the missing privilege to the user's role or the API key", reason)
 	}
 	return fmt.Errorf("%s: %s", res.Status, reason)
+}
+
+// routeCredential, as get's cred, sends the route's own forwarding
+// credential: a short-lived token with its JWT realm shared secret.
+const routeCredential = "\x00route"
+
+// printCredential shows the credential's kind and, for a short-lived
+// token, whose it is and when it expires: read from the JWT's claims,
+// never the token.
+func printCredential(out io.Writer, c auth.Credential) {
+	ti, ok := c.(interface{ Info() token.Info })
+	if !ok {
+		fmt.Fprintf(out, "  credential:     %s\n", c.Kind())
+		return
+	}
+	i := ti.Info()
+	sub := i.Subject
+	if sub == "" {
+		sub = "(not a JWT)"
+	}
+	fmt.Fprintf(out, "  credential:     %s from %s, subject %q, expires %s (in %s)\n", i.Kind, i.Source, sub,
+		i.Expiry.UTC().Format(time.RFC3339), time.Until(i.Expiry).Round(time.Second))
 }

@@ -39,6 +39,8 @@ type Metrics struct {
 	lastReloadOK  *prometheus.GaugeVec
 	acceptErrors  *prometheus.CounterVec
 	fdExhausted   *prometheus.CounterVec
+	tokenExpiry   *prometheus.GaugeVec
+	tokenRefresh  *prometheus.CounterVec
 }
 
 // New registers esgate's metrics on reg.
@@ -97,10 +99,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Failed accepts on a route's listener, by reason (fd_limit: out of file descriptors)."}, []string{"route", "reason"}),
 		fdExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_listener_fd_exhaustions_total",
 			Help: "Times a route's listener ran out of file descriptors (one per episode, each logged once)."}, []string{"route"}),
+		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "esgate_token_expiry_timestamp_seconds",
+			Help: "Expiry of the short-lived token in force (oauth2_token_url, a JWT in bearer_token_file), as a Unix time."}, []string{"route"}),
+		tokenRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esgate_token_refreshes_total",
+			Help: "Short-lived tokens obtained (result ok, the first one included) and failed attempts (result error)."}, []string{"route", "result"}),
 	}
 	reg.MustRegister(m.requests, m.requestBytes, m.responseBytes, m.inFlight, m.duration, m.ttfb, m.conns, m.hostUp,
 		m.tlsFailures, m.poolWaits, m.authFailures, m.bulkEvents, m.bulkItems, m.esgateErrors, m.refusals, m.clientReqs, m.clientFails, m.certExpiry, m.keyExpiry, m.keyMints, m.keyInvalids,
-		m.reloads, m.lastReload, m.lastReloadOK, m.acceptErrors, m.fdExhausted)
+		m.reloads, m.lastReload, m.lastReloadOK, m.acceptErrors, m.fdExhausted, m.tokenExpiry, m.tokenRefresh)
 	return m
 }
 
@@ -297,6 +303,22 @@ func (r *Route) APIKeyInvalidated() {
 func (r *Route) APIKeyExpiry(t time.Time) {
 	if r != nil && !t.IsZero() {
 		r.m.keyExpiry.WithLabelValues(r.name).Set(float64(t.Unix()))
+	}
+}
+
+// TokenRefresh records a short-lived token's refresh attempt and the
+// expiry of the token in force.
+func (r *Route) TokenRefresh(ok bool, expiry time.Time) {
+	if r == nil {
+		return
+	}
+	result := "error"
+	if ok {
+		result = "ok"
+	}
+	r.m.tokenRefresh.WithLabelValues(r.name, result).Inc()
+	if !expiry.IsZero() {
+		r.m.tokenExpiry.WithLabelValues(r.name).Set(float64(expiry.Unix()))
 	}
 }
 

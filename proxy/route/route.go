@@ -19,6 +19,7 @@ import (
 	"github.com/esgate/esgate/auth/bootstrap"
 	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/auth/policy"
+	"github.com/esgate/esgate/auth/token"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/proxy"
@@ -65,7 +66,8 @@ type Route struct {
 	mu    sync.Mutex // serialises reloads; never held across network I/O
 
 	tls   *certs.Source
-	cred  *auth.Source // the configured credential
+	cred  *auth.Source    // the configured credential
+	token *token.Provider // a short-lived token kept fresh (oauth2, a JWT file), or nil
 	proxy *proxy.Proxy
 	keys  *keys.Manager // with api_key_management
 	guard atomic.Pointer[frontdoor.Guard]
@@ -97,8 +99,8 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	if r.tls, err = certs.NewSource(cfg.TLSOptions()); err != nil {
 		return nil, fmt.Errorf("route %q: loading TLS material: %w", cfg.Name, err)
 	}
-	if r.cred, err = auth.NewSource(cfg.CredentialLoader()); err != nil {
-		return nil, fmt.Errorf("route %q: loading credentials: %w", cfg.Name, err)
+	if r.cred, r.token, err = credentials(cfg, o, r.m); err != nil {
+		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
 	}
 	// With api_key_management the configured credential only mints keys;
 	// requests are forwarded with the minted key.
@@ -112,7 +114,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		Name:                  cfg.Name,
 		Upstreams:             cfg.Upstreams(),
 		TLS:                   r.tls,
-		Credential:            fwd,
+		Credential:            forwarding(fwd, r.token, cfg),
 		OnUnauthorized:        onUnauthorized,
 		CustomHeaders:         cfg.CustomHeaders,
 		Proxy:                 forwardProxy(cfg),
@@ -189,13 +191,23 @@ func (r *Route) TLS() *certs.Material { return r.tls.Current() }
 
 // Credential is the configured credential in force: the one requests are
 // forwarded with, or with api_key_management the one that mints keys.
-func (r *Route) Credential() auth.Credential { return r.cred.Current() }
+func (r *Route) Credential() auth.Credential {
+	if r.token != nil {
+		return r.token
+	}
+	return r.cred.Current()
+}
 
 // OwnTransport is for esgate's own calls to the route's cluster (check,
 // the privilege doctor, bootstrap, load, minting): live hosts with
 // failover, the TLS material and the configured credential, without the
 // forwarding hooks.
-func (r *Route) OwnTransport() http.RoundTripper { return auth.Transport(r.proxy.Transport(), r.cred) }
+func (r *Route) OwnTransport() http.RoundTripper {
+	if r.token != nil {
+		return auth.Transport(r.proxy.Transport(), r.token)
+	}
+	return auth.Transport(r.proxy.Transport(), r.cred)
+}
 
 // ServerTLS is the listener's TLS configuration (nil: plain HTTP); it
 // follows reloads of the certificate and client CAs.
@@ -210,6 +222,9 @@ func (r *Route) ServerTLS() *tls.Config {
 // first key (bounded by 30s) and keeps renewing it until ctx ends.
 func (r *Route) Start(ctx context.Context) error {
 	r.proxy.Start(ctx)
+	if r.token != nil {
+		go r.token.Run(ctx)
+	}
 	if r.keys != nil {
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := r.keys.Mint(mctx)
@@ -319,6 +334,9 @@ func (r *Route) Reload(nr *configs.Route, why string) error {
 	}
 	r.tls.Set(nr.TLSOptions(), mat)
 	r.cred.Set(nr.CredentialLoader(), cred)
+	if r.token != nil {
+		r.token.SetConfigured(cred)
+	}
 	added, removed := r.proxy.SetUpstreams(nr.Upstreams())
 	r.proxy.RewriteNodesHTTP(nr.NodesHTTP == "rewrite")
 	r.proxy.SetPolicy(policy.New(nr.Policy()))
@@ -382,6 +400,8 @@ func identityChanged(old, nr *configs.Route) string {
 		return "listen"
 	case old.APIKeyManagement != nr.APIKeyManagement:
 		return "api_key_management"
+	case old.AuthKind() != nr.AuthKind() && (old.AuthKind() == "oauth2" || nr.AuthKind() == "oauth2"):
+		return "oauth2_token_url"
 	}
 	return ""
 }
@@ -416,6 +436,14 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("listen_ssl_issuer", built.ListenSSLIssuer, nr.ListenSSLIssuer)
 	diff("listen_ssl_acme_directory", built.ListenSSLACMEDir, nr.ListenSSLACMEDir)
 	diff("listen_ssl_storage", built.ListenSSLStorage, nr.ListenSSLStorage)
+	if bo, no := built.OAuth2(), nr.OAuth2(); bo != nil && no != nil {
+		diff("oauth2_token_url", bo.TokenURL, no.TokenURL)
+		diff("oauth2_client_id", bo.ClientID, no.ClientID)
+		diff("oauth2_scopes", bo.Scopes, no.Scopes)
+		diff("oauth2_endpoint_params", bo.Params, no.Params)
+		diff("oauth2_auth_style", bo.AuthStyle, no.AuthStyle)
+		diff("oauth2_ssl_certificate_authorities", built.OAuth2SSLCertificateAuthorities, nr.OAuth2SSLCertificateAuthorities)
+	}
 	if built.APIKeyManagement {
 		diff("api_key_name", built.APIKeyName, nr.APIKeyName)
 		diff("api_key_expiration", built.APIKeyExpiration, nr.APIKeyExpiration)
