@@ -4,7 +4,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -13,17 +12,12 @@ import (
 // TestOAuth2ExampleParses loads configs/examples/oauth2.yml (files are not
 // read): an OAuth2 route and a projected-token route with the realm's
 // shared secret.
-//
-// Until the oauth2_* keys are merged (branch h-token) the loader does not
-// know them; the skip below names that and goes away with the merge.
+
 func TestOAuth2ExampleParses(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fl := RegisterFlags(fs)
 	fs.Parse([]string{"--config", "examples/oauth2.yml"})
 	cfg, err := Load(fl, env(nil))
-	if err != nil && strings.Contains(err.Error(), `unknown key "oauth2_token_url"`) {
-		t.Skip("the oauth2_* keys are not in this branch yet (h-token): " + err.Error())
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
