@@ -220,6 +220,18 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		batches = mine
 	}
+	// The metrics are served from the start, so that a shard waiting at
+	// the barrier is already seen (with zero counts).
+	var metrics *load.Metrics
+	if lf.metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		metrics = load.NewMetrics(reg, run, shard.I)
+		stop, err := serveMetrics(lf.metricsListen, reg)
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("--metrics-listen: %w", err))
+		}
+		defer stop(ctx, lf.metricsGrace)
+	}
 	if startAt.IsZero() && shard.N > 1 { // else --start-at is the barrier
 		b := load.Barrier{Client: client, Target: lf.target, ReadClient: readClient, ReadTarget: readTarget,
 			Index: wo.Index + "-barrier", Run: run, Shard: shard, Timeout: lf.barrierTimeout}
@@ -252,7 +264,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := load.Options{Target: lf.target, Client: client, Clients: int(shard.Part(int64(lf.clients))), Rate: lf.rate,
 		Duration: lf.duration, Events: shard.Part(lf.events), Warmup: lf.warmup, Batches: batches, Gzip: wo.Gzip > 0,
-		Shard: shard, Start: startAt, Interval: lf.interval, Run: run, Instance: instance, CountBefore: before,
+		Shard: shard, Start: startAt, Interval: lf.interval, Run: run, Instance: instance, CountBefore: before, Metrics: metrics,
 		Params: load.Params{Target: lf.target, Rate: lf.rate, Clients: lf.clients, Events: lf.events, Duration: durString(lf.duration),
 			Warmup: durString(lf.warmup), BatchSize: lf.wo.BatchSize, EventSize: lf.wo.EventSize, Action: lf.wo.Action,
 			Index: lf.wo.Index, Gzip: lf.wo.Gzip, Seed: lf.wo.Seed, File: lf.wo.File}}
@@ -267,15 +279,6 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && lf.output == "text" {
 		opts.Progress = func(s load.Snapshot) { fmt.Fprint(stderr, "\r"+progressLine(s)) }
-	}
-	if lf.metricsListen != "" {
-		reg := prometheus.NewRegistry()
-		opts.Metrics = load.NewMetrics(reg, run, shard.I)
-		stop, err := serveMetrics(lf.metricsListen, reg)
-		if err != nil {
-			return fail(exitFailed, fmt.Errorf("--metrics-listen: %w", err))
-		}
-		defer stop(ctx, lf.metricsGrace)
 	}
 	res, err := load.Run(ctx, opts)
 	if opts.Progress != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -184,3 +185,82 @@ func TestLoadReportResultsTarget(t *testing.T) {
 
 // exitFailedCode is esgate's exit status for a command that failed.
 const exitFailedCode = 1
+
+// TestDocumentedWatchAndCompare: docs/load-testing.md's whole sharded run,
+// watched and compared, runs as written, its script taken from the page:
+// esgate on 127.0.0.1:9200 is moved to a free port and the metrics ports
+// 127.0.0.1:946I to 2946I, nothing else. curl sees shard 0's labelled counters
+// during the run, the report merges four shards and writes the results
+// document, and compare heads each run with its id and draws the SVG.
+func TestDocumentedWatchAndCompare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load processes")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "load-testing.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "A whole sharded run, watched and compared")
+	_, rest, ok2 := strings.Cut(rest, "```console\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/load-testing.md: the watched and compared run's console block is missing")
+	}
+	var script strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(block), "\n") {
+		switch {
+		case strings.HasPrefix(l, "$ "):
+			script.WriteString("\n" + l[2:])
+		case strings.HasPrefix(l, "> "):
+			script.WriteString("\n" + l[2:])
+		default:
+			t.Fatalf("a line that is neither a command nor its continuation: %q", l)
+		}
+	}
+	es, ca := esserver.StartT(t, esserver.Options{})
+	_, _, key := es.CreateAPIKey("elastic", "load", 0, nil)
+	p := startEsgate(t, []string{key}, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--api-key", key, "--access-log", "off")
+	text := strings.ReplaceAll(script.String(), "127.0.0.1:9200", p.addr)
+	// The shards' metrics ports 946I move to 2946I, below the ephemeral
+	// range, which the test checks are free.
+	text = strings.ReplaceAll(text, "127.0.0.1:946", "127.0.0.1:2946")
+	for i := range 4 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:2946%d", i))
+		if err != nil {
+			t.Fatalf("port 2946%d, for the documented metrics port 946%d: %v", i, i, err)
+		}
+		l.Close()
+	}
+	if strings.Contains(text, "9200") || strings.Contains(text, ":946") {
+		t.Fatalf("ports not moved: %s", text)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-e", "-c", text)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(esgateBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, text, out)
+	}
+	o := string(out)
+	for _, want := range []string{
+		`esgate_load_events_total{result="acknowledged",run_id="r2",shard="0"}`,
+		"shard 3 ", "A  r1 (1 shard)", "B  r2 (4 shards)", "latency p99.9 (ms)",
+	} {
+		if !strings.Contains(o, want) {
+			t.Errorf("the output lacks %q:\n%s", want, o)
+		}
+	}
+	if svg, err := os.ReadFile(filepath.Join(dir, "r1-r2.svg")); err != nil || strings.Count(string(svg), "<polyline") != 2 {
+		t.Errorf("r1-r2.svg: %v", err)
+	}
+	res, err := http.Get(p.URL + "/esgate-load-results/_count?q=run_id:r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(cb), `"count":1`) {
+		t.Errorf("the results document: %s", cb)
+	}
+}

@@ -11,4 +11,10 @@
 // HdrHistograms in HdrHistogram's compressed encoding. Merge turns any set
 // of one run's records into one Result, refusing missing or duplicate
 // shards, and PlotSVG draws latency over time per shard.
+//
+// Metrics count a run live for Prometheus (esgate load --metrics-listen),
+// on a registry the caller owns; Compare sets two merged runs side by
+// side and PlotDistributions draws their latency distributions; a merged
+// run's ResultsDoc (mapped by ResultsMapping) is written to an index by
+// WriteResults (load report --results-target).
 package load

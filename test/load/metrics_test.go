@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -99,5 +100,47 @@ func TestMetricNamesFile(t *testing.T) {
 	}
 	if got := strings.Fields(string(b)); !slices.Equal(got, MetricNames) {
 		t.Errorf("testdata/metric-names.txt lists %v; MetricNames are %v", got, MetricNames)
+	}
+}
+
+// BenchmarkMetricsObserve: what --metrics-listen adds per request on the
+// generator's hot path (docs/load-testing.md quotes it).
+func BenchmarkMetricsObserve(b *testing.B) {
+	m := NewMetrics(prometheus.NewRegistry(), "bench", 0)
+	one := &tally{status: 200, events: 125}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.observe(one, 3*time.Millisecond)
+		}
+	})
+}
+
+// BenchmarkRun: closed-loop events/s against an in-process server that
+// acknowledges everything, without and with Metrics.
+func BenchmarkRun(b *testing.B) {
+	items := strings.TrimSuffix(strings.Repeat(`{"create":{"status":201}},`, 125), ",")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{"took":1,"errors":false,"items":[`+items+`]}`)
+	}))
+	defer srv.Close()
+	batches, err := Batches(WorkloadOptions{BatchSize: 125, EventSize: 300, Action: "create", Index: "x", Gzip: 1, Seed: 1}, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, with := range []bool{false, true} {
+		b.Run(map[bool]string{false: "without", true: "with-metrics"}[with], func(b *testing.B) {
+			var m *Metrics
+			if with {
+				m = NewMetrics(prometheus.NewRegistry(), "bench", 0)
+			}
+			res, err := Run(context.Background(), Options{Target: srv.URL, Client: srv.Client(), Clients: 8,
+				Events: int64(b.N) * 125, Batches: batches, Gzip: true, Metrics: m})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.EventsPerSec, "events/s")
+		})
 	}
 }

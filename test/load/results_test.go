@@ -3,6 +3,8 @@ package load
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +107,17 @@ func TestResultsIndexURL(t *testing.T) {
 		if base != tc.base || index != tc.index || (err != nil) != (tc.index == "") {
 			t.Errorf("%q: %q %q %v", tc.in, base, index, err)
 		}
+	}
+}
+
+// TestResultsMappingDocumented: docs/load-testing.md shows ResultsMapping
+// as it is.
+func TestResultsMappingDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/load-testing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "```json\n"+ResultsMapping+"\n```") {
+		t.Error("docs/load-testing.md does not show ResultsMapping as it is")
 	}
 }
