@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +130,31 @@ func Load(opts Options) (*Material, error) {
 		m.clientCert = c
 	}
 	return m, nil
+}
+
+// Same reports whether m and o hold the same material: the same options
+// and the same CA and client certificates, as a reload of unchanged files
+// loads. A route keeps its material (and so its pooled connections and
+// TLS sessions) across such a reload.
+func (m *Material) Same(o *Material) bool {
+	if m == o {
+		return true
+	}
+	if m == nil || o == nil || !reflect.DeepEqual(m.opts, o.opts) || len(m.CAs) != len(o.CAs) {
+		return false
+	}
+	for i := range m.CAs {
+		if !m.CAs[i].Equal(o.CAs[i]) {
+			return false
+		}
+	}
+	a, b := m.clientCert, o.clientCert
+	if a == nil || b == nil {
+		return a == b
+	}
+	// A key that changed without its certificate does not load: the
+	// chain is enough.
+	return slices.EqualFunc(a.Certificate, b.Certificate, bytes.Equal)
 }
 
 // CertificatesFromPEMFile reads every CERTIFICATE block of a PEM file or bundle.

@@ -222,7 +222,12 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 		}
 		// The configured credential: with api_key_management, the one
 		// that mints (the forwarding key does not exist before serve).
-		cred := rt.Credential().Header()
+		c, err := rt.Credential()
+		if err != nil {
+			rt.Close()
+			return fmt.Errorf("route %q: %w", rc.Name, err)
+		}
+		cred := c.Header()
 		for _, h := range rt.Proxy().Hosts() {
 			if err := checkHost(ctx, rt.Proxy(), h, cred, rc, out); err != nil {
 				failed++
