@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/esclient"
 	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
@@ -96,7 +97,7 @@ func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Wri
 		if err != nil {
 			return err
 		}
-		es, err := bootstrap.NewClient(rt.OwnTransport())
+		es, err := esclient.New(rt.OwnTransport())
 		if err != nil {
 			rt.Close()
 			return err

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/esclient"
 	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
@@ -135,7 +135,7 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	if cfg.APIKeyManagement {
 		// Minting goes through esgate's own transport: the forwarding 401
 		// hook (which may itself mint) is not on its path.
-		es, err := bootstrap.NewClient(r.OwnTransport())
+		es, err := esclient.New(r.OwnTransport())
 		if err != nil {
 			return nil, err
 		}
