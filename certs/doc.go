@@ -4,6 +4,8 @@
 // the presented chain is verified (ssl_verification_mode full, certificate or
 // none; ES 8's ca_trusted_fingerprint), and how that material is swapped
 // atomically when it is reloaded. A failed reload keeps the previous material.
+// It also obtains and renews the listener's certificate with certmagic
+// (managed.go): from an ACME CA, or from esgate's own internal CA.
 //
 // It does no HTTP and knows nothing about credentials in headers.
 package certs

@@ -194,8 +194,14 @@ func (r *Route) ForwardProxy() *url.URL { return r.proxyURL }
 func (r *Route) ClientAuth() frontdoor.Config {
 	return frontdoor.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
 		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens,
-		Managed: frontdoor.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
-			ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}}
+		Managed: r.ManagedCert().Enabled()}
+}
+
+// ManagedCert returns the route's managed listener certificate settings
+// (listen_ssl_domains and friends).
+func (r *Route) ManagedCert() certs.ManagedConfig {
+	return certs.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
+		ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}
 }
 
 // Policy returns the route's request policy settings.

@@ -151,6 +151,9 @@ func (r *Route) validate() error {
 			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
 		}
 	}
+	if err := r.ManagedCert().Validate(); err != nil {
+		return err
+	}
 	if _, err := frontdoor.New(r.ClientAuth(), nil); err != nil {
 		return err
 	}

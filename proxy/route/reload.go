@@ -53,7 +53,7 @@ func (r *Route) build(cfg *configs.Route, prev *state) (*state, error) {
 	case cfg.ClientAuth().TLS() != r.built.ClientAuth().TLS():
 		return nil, errors.New("TLS on the listener was turned on or off: restart esgate to apply that")
 	case r.managed != nil:
-		guard.UseManaged(r.managed)
+		guard.UseManaged(r.managed.GetCertificate)
 	}
 	fwd := &proxy.State{TLS: mat, Credential: cred, Policy: policy.New(cfg.Policy()), Guard: guard,
 		RewriteNodesHTTP: cfg.NodesHTTP == "rewrite"}

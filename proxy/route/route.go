@@ -67,7 +67,7 @@ type Route struct {
 	// forwarded with under api_key_management, across reloads.
 	minted *auth.Source
 	// managed is the certmagic-managed listener certificate, if any.
-	managed *frontdoor.Managed
+	managed *certs.Managed
 	// limiter counts failed client logins across reloads.
 	limiter *frontdoor.Limiter
 
@@ -204,8 +204,8 @@ func (r *Route) Start(ctx context.Context) error {
 		}
 		go r.keys.Run(ctx)
 	}
-	if mc := r.built.ClientAuth().Managed; mc.Enabled() {
-		mg, err := frontdoor.StartManaged(ctx, mc, nil)
+	if mc := r.built.ManagedCert(); mc.Enabled() {
+		mg, err := certs.StartManaged(ctx, mc, nil)
 		if err != nil {
 			return fmt.Errorf("route %q: %w", r.name, err)
 		}
@@ -214,7 +214,7 @@ func (r *Route) Start(ctx context.Context) error {
 		st := *r.current()
 		fwd := *st.fwd
 		g := *fwd.Guard
-		g.UseManaged(mg)
+		g.UseManaged(mg.GetCertificate)
 		fwd.Guard = &g
 		st.fwd = &fwd
 		r.state.Store(&st)
