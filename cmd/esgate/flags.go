@@ -126,8 +126,16 @@ func (c command) sections(fs *flag.FlagSet) []section {
 	var out []section
 	seen := map[string]bool{}
 	if len(c.groups) > 0 {
-		out = append(out, section{"Config file", configs.FileFlags})
+		// The files and how often they are re-read go together.
+		files := section{"Config file", configs.FileFlags}
+		if slices.Contains(c.groups, configs.GroupFiles) {
+			files = section{configs.GroupFiles.Title(), append(slices.Clone(configs.FileFlags), configs.FlagsOf(configs.GroupFiles)...)}
+		}
+		out = append(out, files)
 		for _, g := range configs.AllGroups {
+			if g == configs.GroupFiles {
+				continue
+			}
 			var names []string
 			if slices.Contains(c.groups, g) {
 				names = configs.FlagsOf(g)
@@ -257,7 +265,19 @@ func flagError(c command, err error) string {
 	if g := configs.GroupOf(strings.ReplaceAll(name, "-", "_")); g != "" && slices.Contains(owners, "esgate serve") {
 		where = fmt.Sprintf(" (%s)", strings.ToLower(g.Title()))
 	}
-	return fmt.Sprintf("--%s is not a flag of esgate %s: %s takes it%s", name, c.name, strings.Join(owners, ", "), where)
+	verb := "takes"
+	if len(owners) > 1 {
+		verb = "take"
+	}
+	return fmt.Sprintf("--%s is not a flag of esgate %s: %s %s it%s", name, c.name, andList(owners), verb, where)
+}
+
+// andList joins items as a sentence does: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // topUsage is the usage of esgate itself, from the command list.

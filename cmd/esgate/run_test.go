@@ -44,6 +44,8 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"serv"}, exitUsage, `error: unknown command "serv" (did you mean serve?)`},
 		{[]string{"bootstarp"}, exitUsage, `error: unknown command "bootstarp" (did you mean bootstrap?)`},
 		{[]string{"--version"}, exitOK, "esgate dev"},
+		{[]string{"probe", "--api-key", "a:b"}, exitUsage, "error: --api-key is not a flag of esgate probe: esgate bootstrap, esgate check, esgate load and esgate serve take it (credential)"},
+		{[]string{"check", "--allowed-origins", "*"}, exitUsage, "error: --allowed-origins is not a flag of esgate check: esgate serve takes it (policy)"},
 		{[]string{"serve", "extra"}, exitUsage, "error: unexpected arguments: extra"},
 		{[]string{"serve", "--api-key", "a:b"}, exitUsage, "error: hosts: required"},
 		{[]string{"check", "--hosts", "https://127.0.0.1:1", "--api-key", "a:b", "--connect-timeout", "1s"}, exitFailed, "error: 1 host(s) failed the check"},
