@@ -30,17 +30,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("status_listen: want host:port or off, got %q", c.StatusListen)
 		}
 	}
-	for _, kv := range []struct {
-		key string
-		v   *string
-	}{{"access_log", &c.AccessLog}, {"bulk_metrics", &c.BulkMetrics}} {
-		switch *kv.v {
-		case "":
-			*kv.v = "on"
-		case "on", "off":
-		default:
-			return fmt.Errorf("%s: want on or off, got %q", kv.key, *kv.v)
-		}
+	if err := choice("access_log", &c.AccessLog, "on", "on", "off"); err != nil {
+		return err
+	}
+	if err := choice("bulk_metrics", &c.BulkMetrics, "on", "on", "off"); err != nil {
+		return err
 	}
 	if c.ExpiryWarning == 0 {
 		c.ExpiryWarning = Duration(30 * 24 * time.Hour)
@@ -48,19 +42,11 @@ func (c *Config) Validate() error {
 	if !c.explicit["reload_interval"] {
 		c.ReloadInterval = Duration(DefaultReloadInterval)
 	}
-	switch c.LogLevel {
-	case "":
-		c.LogLevel = "info"
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: want debug, info, warn or error, got %q", c.LogLevel)
+	if err := choice("log_level", &c.LogLevel, "info", "debug", "info", "warn", "error"); err != nil {
+		return err
 	}
-	switch c.LogFormat {
-	case "":
-		c.LogFormat = "text"
-	case "text", "json":
-	default:
-		return fmt.Errorf("log_format: want text or json, got %q", c.LogFormat)
+	if err := choice("log_format", &c.LogFormat, "text", "text", "json"); err != nil {
+		return err
 	}
 	listens := map[string]int{}
 	names := map[string]int{}
@@ -82,6 +68,18 @@ func (c *Config) Validate() error {
 		names[r.Name] = i
 	}
 	return nil
+}
+
+// choice sets *v to def when it is empty and checks that it is one of
+// allowed; the error names key and the values it takes.
+func choice(key string, v *string, def string, allowed ...string) error {
+	if *v == "" {
+		*v = def
+	}
+	if slices.Contains(allowed, *v) {
+		return nil
+	}
+	return fmt.Errorf("%s: want %s or %s, got %q", key, strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1], *v)
 }
 
 func (r *Route) label(i int) string {
@@ -226,12 +224,8 @@ func (r *Route) validateCluster() error {
 	if r.RESTAPICompatibility != 0 && r.RESTAPICompatibility != 7 {
 		return fmt.Errorf("rest_api_compatibility: want 7 (REST API compatibility with 7.x, which Elasticsearch 8 offers) or 0 (off), got %d; clients of 8.x and 9.x ask for their own version", r.RESTAPICompatibility)
 	}
-	switch r.NodesHTTP {
-	case "":
-		r.NodesHTTP = "rewrite"
-	case "rewrite", "pass":
-	default:
-		return fmt.Errorf("nodes_http: want rewrite or pass, got %q", r.NodesHTTP)
+	if err := choice("nodes_http", &r.NodesHTTP, "rewrite", "rewrite", "pass"); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(r.HealthcheckPath, "/") {
 		// Default "/"; as Logstash, "_cluster/health" is taken too.
