@@ -30,6 +30,9 @@ type state struct {
 	cred auth.Provider
 }
 
+// buildProvider is newProvider; tests replace it.
+var buildProvider = newProvider
+
 // build loads everything a state of cfg needs: TLS material, credential,
 // the listener's client authentication, policy and hosts. prev (nil at
 // New) is the state in force: what the new state keeps of it is its
@@ -40,7 +43,7 @@ func (r *Route) build(cfg *configs.Route, prev *state) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading TLS material: %w", err)
 	}
-	cred, err := newProvider(cfg, r.opts, r.m)
+	cred, err := buildProvider(cfg, r.opts, r.m)
 	if err != nil {
 		return nil, fmt.Errorf("loading credentials: %w", err)
 	}

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"context"
 	"encoding/base64"
 	"flag"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/configs"
+	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/test/esserver"
 	"github.com/esgate/esgate/test/pki"
 )
@@ -245,4 +248,60 @@ func TestReloadUnderLoadIsConsistent(t *testing.T) {
 		t.Errorf("%d of %d requests failed (first: %v)", fail.Load(), fail.Load()+ok.Load(), firstBad.Load())
 	}
 	t.Logf("%d requests over %d reloads: %d to %s, %d to %s", ok.Load(), reloads, cl[0].got.Load(), cl[0].es.URL, cl[1].got.Load(), cl[1].es.URL)
+}
+
+// runner is a provider that keeps itself fresh: it counts its runs.
+type runner struct {
+	*auth.Source
+	started, ended chan struct{}
+}
+
+func (p *runner) Run(ctx context.Context) {
+	close(p.started)
+	<-ctx.Done()
+	close(p.ended)
+}
+
+// TestProviderRunsWhileInForce: a provider that implements auth.Runner
+// runs from Start while its state is in force; a reload that replaces it
+// ends its run and starts the new one's; Close ends the last.
+func TestProviderRunsWhileInForce(t *testing.T) {
+	var made []*runner
+	buildProvider = func(cfg *configs.Route, o Options, m *metrics.Route) (auth.Provider, error) {
+		src, err := newProvider(cfg, o, m)
+		if err != nil {
+			return nil, err
+		}
+		p := &runner{Source: src.(*auth.Source), started: make(chan struct{}), ended: make(chan struct{})}
+		made = append(made, p)
+		return p, nil
+	}
+	t.Cleanup(func() { buildProvider = newProvider })
+	wait := func(c chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: not within 30s", what)
+		}
+	}
+	cfg := load(t, "--hosts", "https://127.0.0.1:9", "--api-key", "id:k", "--resurrect-delay", "1h")
+	r, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wait(made[0].started, "the first provider's run")
+	if err := r.Reload(nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	wait(made[0].ended, "the replaced provider's run ending")
+	wait(made[1].started, "the new provider's run")
+	if c, err := r.Credential(); err != nil || c != made[1].Current() {
+		t.Errorf("the credential in force is not the new provider's (%v)", err)
+	}
+	r.Close()
+	wait(made[1].ended, "the last provider's run ending at Close")
 }
