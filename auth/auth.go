@@ -189,24 +189,6 @@ func (s *Source) Reload() error {
 	return s.reloadLocked(s.load)
 }
 
-// ReloadWith switches to a new loader (after a config reload); on error the
-// old loader and credential stay in force.
-func (s *Source) ReloadWith(load func() (Credential, error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reloadLocked(load)
-}
-
-// Set puts c, made by load, in force, with load for later reloads: for a
-// caller that loads several things and commits them only when all of
-// them loaded.
-func (s *Source) Set(load func() (Credential, error), c Credential) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.load = load
-	s.cur.Store(&c)
-}
-
 func (s *Source) reloadLocked(load func() (Credential, error)) error {
 	c, err := load()
 	if err != nil {

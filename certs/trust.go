@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,9 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -127,6 +129,31 @@ func Load(opts Options) (*Material, error) {
 		m.clientCert = c
 	}
 	return m, nil
+}
+
+// Same reports whether m and o hold the same material: the same options
+// and the same CA and client certificates, as a reload of unchanged files
+// loads. A route keeps its material (and so its pooled connections and
+// TLS sessions) across such a reload.
+func (m *Material) Same(o *Material) bool {
+	if m == o {
+		return true
+	}
+	if m == nil || o == nil || !reflect.DeepEqual(m.opts, o.opts) || len(m.CAs) != len(o.CAs) {
+		return false
+	}
+	for i := range m.CAs {
+		if !m.CAs[i].Equal(o.CAs[i]) {
+			return false
+		}
+	}
+	a, b := m.clientCert, o.clientCert
+	if a == nil || b == nil {
+		return a == b
+	}
+	// A key that changed without its certificate does not load: the
+	// chain is enough.
+	return slices.EqualFunc(a.Certificate, b.Certificate, bytes.Equal)
 }
 
 // CertificatesFromPEMFile reads every CERTIFICATE block of a PEM file or bundle.
@@ -330,63 +357,6 @@ func newVerificationError(chain []*x509.Certificate, serverName string, err erro
 		e.Hint = trustFix
 	}
 	return e
-}
-
-// Source holds the current Material of a route and reloads it. Readers call
-// Current on every dial; Reload swaps atomically and keeps the old material
-// when the new files do not load.
-type Source struct {
-	mu   sync.Mutex // serialises reloads
-	opts Options
-	cur  atomic.Pointer[Material]
-}
-
-// NewSource loads opts once and returns a Source serving it.
-func NewSource(opts Options) (*Source, error) {
-	m, err := Load(opts)
-	if err != nil {
-		return nil, err
-	}
-	s := &Source{opts: opts}
-	s.cur.Store(m)
-	return s, nil
-}
-
-// Current returns the material in force.
-func (s *Source) Current() *Material { return s.cur.Load() }
-
-// Reload re-reads every file. On error the previous material stays in force.
-func (s *Source) Reload() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reloadLocked(s.opts)
-}
-
-// ReloadWith loads new options (after a config reload); on error the
-// previous options and material stay in force.
-func (s *Source) ReloadWith(opts Options) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reloadLocked(opts)
-}
-
-// Set puts m, loaded from opts (see Load), in force: for a caller that
-// loads several things and commits them only when all of them loaded.
-func (s *Source) Set(opts Options, m *Material) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts = opts
-	s.cur.Store(m)
-}
-
-func (s *Source) reloadLocked(opts Options) error {
-	m, err := Load(opts)
-	if err != nil {
-		return err
-	}
-	s.opts = opts
-	s.cur.Store(m)
-	return nil
 }
 
 // LogExpiry logs when each loaded certificate expires, warning within horizon.

@@ -111,12 +111,12 @@ type Route struct {
 	PoolMax               int      `yaml:"pool_max" help:"most connections to all of the route's hosts; requests beyond wait up to timeout (default 1000)" group:"forwarding"`
 	PoolMaxPerRoute       int      `yaml:"pool_max_per_route" help:"most connections to one host, also the most kept idle; requests beyond wait up to timeout (default 100)" group:"forwarding"`
 	PoolIdleTimeout       Duration `yaml:"pool_idle_timeout" help:"close pooled connections idle this long (default 60s)" group:"forwarding"`
-	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)" group:"forwarding"`
-	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)" group:"forwarding"`
-	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)" group:"forwarding"`
-	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1 (default false)" group:"forwarding"`
-	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)" group:"forwarding"`
-	RESTAPICompatibility  int      `yaml:"rest_api_compatibility" help:"7: for 7.x-era clients, ask Elasticsearch 8 for REST API compatibility with 7 (typed URLs, _type in bulk lines) on every request that asks for no version; 0 sends requests as the client does (default 0)" group:"forwarding"`
+	ResurrectDelay        Duration `yaml:"resurrect_delay" help:"how often dead hosts are health-checked (default 5s)" group:"upstream"`
+	HealthcheckPath       string   `yaml:"healthcheck_path" help:"path of the HEAD health check of dead hosts (default /)" group:"upstream"`
+	NodesHTTP             string   `yaml:"nodes_http" help:"GET /_nodes/http (sniffing): rewrite puts esgate's listen address in place of every node's, so clients with sniffing on keep using esgate; pass leaves Elasticsearch's answer unchanged (default rewrite)" group:"upstream"`
+	HTTPCompression       *bool    `yaml:"http_compression" help:"Logstash's older switch: true means compression_level 1 (default false)" group:"upstream"`
+	CompressionLevel      *int     `yaml:"compression_level" help:"gzip request bodies that clients send plain at this level, 1 (fast) to 9, as Logstash's compression_level; 0 passes them as sent (default 0)" group:"upstream"`
+	RESTAPICompatibility  int      `yaml:"rest_api_compatibility" help:"7: for 7.x-era clients, ask Elasticsearch 8 for REST API compatibility with 7 (typed URLs, _type in bulk lines) on every request that asks for no version; 0 sends requests as the client does (default 0)" group:"upstream"`
 	MaxBodySize           ByteSize `yaml:"max_body_size" help:"largest request body accepted, e.g. 100mb; larger ones get 413 (default 0: unlimited)" group:"forwarding"`
 	MaxResponseHeaderSize ByteSize `yaml:"max_response_header_size" help:"largest response header block accepted from Elasticsearch (1xx answers included); larger ones get 502 (default 1mb)" group:"forwarding"`
 	ClientIdleTimeout     Duration `yaml:"client_idle_timeout" help:"close idle client keep-alive connections after this (default 120s)" group:"forwarding"`
@@ -146,7 +146,7 @@ type Config struct {
 	AccessLog       string   `yaml:"access_log" help:"one log line per request: on or off (default on)" group:"observability"`
 	BulkMetrics     string   `yaml:"bulk_metrics" help:"count bulk item outcomes by reading bulk responses as they stream: on or off (default on)" group:"observability"`
 	ExpiryWarning   Duration `yaml:"expiry_warning" help:"warn when a certificate expires within this (default 720h)" group:"observability"`
-	ReloadInterval  Duration `yaml:"reload_interval" help:"how often CA, certificate, key and secret files are checked for changes and reloaded; 0s disables (default 5s)" group:"observability"`
+	ReloadInterval  Duration `yaml:"reload_interval" help:"how often the config file, the keystore and the CA, certificate, key and secret files they name are checked for changes and reloaded; 0s disables (default 5s)" group:"files"`
 	LogLevel        string   `yaml:"log_level" help:"debug, info, warn or error (default info)" group:"observability"`
 	LogFormat       string   `yaml:"log_format" help:"text or json (default text)" group:"observability"`
 
@@ -209,8 +209,14 @@ func (r *Route) ForwardProxy() *url.URL { return r.proxyURL }
 func (r *Route) ClientAuth() frontdoor.Config {
 	return frontdoor.Config{CertFile: r.ListenSSLCertificate, KeyFile: r.ListenSSLKey, ClientCAs: r.ListenSSLClientCA,
 		AllowedNames: r.ClientAllowedNames, BasicUsers: r.ClientBasicUsers, BearerTokens: r.ClientBearerTokens,
-		Managed: frontdoor.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
-			ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}}
+		Managed: r.ManagedCert().Enabled()}
+}
+
+// ManagedCert returns the route's managed listener certificate settings
+// (listen_ssl_domains and friends).
+func (r *Route) ManagedCert() certs.ManagedConfig {
+	return certs.ManagedConfig{Domains: r.ListenSSLDomains, Issuer: r.ListenSSLIssuer, ACMEDirectory: r.ListenSSLACMEDir,
+		ACMEEmail: r.ListenSSLACMEEmail, ACMERoots: r.ListenSSLACMECARoot, Storage: r.ListenSSLStorage}
 }
 
 // Policy returns the route's request policy settings.

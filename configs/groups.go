@@ -13,6 +13,7 @@ type Group string
 
 // The groups, in the order help and docs/configuration.md show them.
 const (
+	GroupFiles         Group = "files"         // how often the files are re-read (beside --config and --keystore)
 	GroupRoute         Group = "route"         // the route's name
 	GroupListener      Group = "listener"      // the listener and its front door: TLS, client authentication
 	GroupCluster       Group = "cluster"       // which Elasticsearch and how to reach it
@@ -20,16 +21,19 @@ const (
 	GroupCredential    Group = "credential"    // what esgate authenticates with
 	GroupManagedKey    Group = "managed_key"   // API keys esgate mints and renews itself
 	GroupPolicy        Group = "policy"        // which requests the credential is lent to
-	GroupForwarding    Group = "forwarding"    // pools, failover, limits, compression
+	GroupUpstream      Group = "upstream"      // health checks of hosts, what esgate changes on the way
+	GroupForwarding    Group = "forwarding"    // limits: connections, sizes, idle and drain times
 	GroupObservability Group = "observability" // status listener, logs, metrics, reloads
 )
 
 // AllGroups lists every group in display order.
-var AllGroups = []Group{GroupRoute, GroupListener, GroupCluster, GroupTrust, GroupCredential, GroupManagedKey, GroupPolicy, GroupForwarding, GroupObservability}
+var AllGroups = []Group{GroupFiles, GroupRoute, GroupListener, GroupCluster, GroupTrust, GroupCredential, GroupManagedKey, GroupPolicy, GroupUpstream, GroupForwarding, GroupObservability}
 
 // Title is the group's heading in help and documentation.
 func (g Group) Title() string {
 	switch g {
+	case GroupFiles:
+		return "Config file and reloads"
 	case GroupRoute:
 		return "Route"
 	case GroupListener:
@@ -44,6 +48,8 @@ func (g Group) Title() string {
 		return "Managed API keys"
 	case GroupPolicy:
 		return "Policy"
+	case GroupUpstream:
+		return "Health checks and rewriting"
 	case GroupForwarding:
 		return "Forwarding limits"
 	case GroupObservability:

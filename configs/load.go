@@ -380,6 +380,20 @@ func suggest(k string, fields []field) string {
 	return ""
 }
 
+// Nearest returns the candidate closest to word within a few typos, as
+// the "did you mean" of an unknown key or command ("" when none is that
+// close).
+func Nearest(word string, candidates []string) string {
+	var best string
+	bestD := 3 + len(word)/8
+	for _, c := range candidates {
+		if d := editDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	for j := range prev {

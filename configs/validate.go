@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/auth/frontdoor"
 	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
@@ -31,17 +30,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("status_listen: want host:port or off, got %q", c.StatusListen)
 		}
 	}
-	for _, kv := range []struct {
-		key string
-		v   *string
-	}{{"access_log", &c.AccessLog}, {"bulk_metrics", &c.BulkMetrics}} {
-		switch *kv.v {
-		case "":
-			*kv.v = "on"
-		case "on", "off":
-		default:
-			return fmt.Errorf("%s: want on or off, got %q", kv.key, *kv.v)
-		}
+	if err := choice("access_log", &c.AccessLog, "on", "on", "off"); err != nil {
+		return err
+	}
+	if err := choice("bulk_metrics", &c.BulkMetrics, "on", "on", "off"); err != nil {
+		return err
 	}
 	if c.ExpiryWarning == 0 {
 		c.ExpiryWarning = Duration(30 * 24 * time.Hour)
@@ -49,19 +42,11 @@ func (c *Config) Validate() error {
 	if !c.explicit["reload_interval"] {
 		c.ReloadInterval = Duration(DefaultReloadInterval)
 	}
-	switch c.LogLevel {
-	case "":
-		c.LogLevel = "info"
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: want debug, info, warn or error, got %q", c.LogLevel)
+	if err := choice("log_level", &c.LogLevel, "info", "debug", "info", "warn", "error"); err != nil {
+		return err
 	}
-	switch c.LogFormat {
-	case "":
-		c.LogFormat = "text"
-	case "text", "json":
-	default:
-		return fmt.Errorf("log_format: want text or json, got %q", c.LogFormat)
+	if err := choice("log_format", &c.LogFormat, "text", "text", "json"); err != nil {
+		return err
 	}
 	listens := map[string]int{}
 	names := map[string]int{}
@@ -85,6 +70,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// choice sets *v to def when it is empty and checks that it is one of
+// allowed; the error names key and the values it takes.
+func choice(key string, v *string, def string, allowed ...string) error {
+	if *v == "" {
+		*v = def
+	}
+	if slices.Contains(allowed, *v) {
+		return nil
+	}
+	return fmt.Errorf("%s: want %s or %s, got %q", key, strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1], *v)
+}
+
 func (r *Route) label(i int) string {
 	if r.Name != "" {
 		return r.Name
@@ -103,9 +100,33 @@ func (r *Route) Compression() int {
 	return *r.CompressionLevel
 }
 
+// validate fills the route's defaults and checks it, concern by concern;
+// each step names the key at fault.
 func (r *Route) validate() error {
 	// Derived state is computed anew, so that Validate can run twice.
 	r.upstreams, r.deprecations = nil, nil
+	for _, step := range []func() error{
+		r.validateListener,   // listen, name, the front door
+		r.validateLimits,     // timeouts, pools, sizes, compression
+		r.validatePolicy,     // what the credential is lent to
+		r.validateCluster,    // hosts, cloud_id, proxy, path, protocol
+		r.validateLegacyTLS,  // Logstash's old names of TLS settings
+		r.validateCredential, // validate_credential.go
+		r.validateTrust,      // CAs, client certificate, verification
+		r.validateManagedKey, // api_key_management's settings
+		r.validateCustomHeaders,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateListener checks listen (loopback unless unsafe_listen, or TLS
+// with client authentication), names the route, and loads the front
+// door: the listener's TLS and the clients it lets in.
+func (r *Route) validateListener() error {
 	if r.Listen == "" {
 		r.Listen = DefaultListen
 	}
@@ -116,6 +137,16 @@ func (r *Route) validate() error {
 	if r.Name == "" {
 		r.Name = r.Listen
 	}
+	if err := r.ManagedCert().Validate(); err != nil {
+		return err
+	}
+	_, err := frontdoor.New(r.ClientAuth(), nil)
+	return err
+}
+
+// validateLimits fills the timeouts, pool and size limits and checks
+// them, with the compression of plain bodies.
+func (r *Route) validateLimits() error {
 	setDur := func(d *Duration, def Duration) {
 		if *d == 0 {
 			*d = def
@@ -139,9 +170,22 @@ func (r *Route) validate() error {
 	if r.PoolMax < 0 {
 		return errors.New("pool_max: must be positive")
 	}
-	if r.HealthcheckPath == "" {
-		r.HealthcheckPath = "/"
+	if r.CompressionLevel == nil && r.HTTPCompression != nil && *r.HTTPCompression {
+		one := 1
+		r.CompressionLevel = &one
 	}
+	if r.CompressionLevel != nil && (*r.CompressionLevel < 0 || *r.CompressionLevel > 9) {
+		return fmt.Errorf("compression_level: want 0 (off) to 9, got %d", *r.CompressionLevel)
+	}
+	if r.MaxResponseHeaderSize == 0 {
+		r.MaxResponseHeaderSize = DefaultMaxResponseHeader
+	}
+	return nil
+}
+
+// validatePolicy checks what the route lends its credential to: the
+// identity headers it forwards, the policy and its rules, the origins.
+func (r *Route) validatePolicy() error {
 	for _, h := range r.ForwardHeaders {
 		known := false
 		for _, k := range policy.IdentityHeaders {
@@ -150,9 +194,6 @@ func (r *Route) validate() error {
 		if !known {
 			return fmt.Errorf("forward_headers: %q is not an identity header esgate strips (es-security-runas-user, es-secondary-authorization); other headers are forwarded anyway", h)
 		}
-	}
-	if _, err := frontdoor.New(r.ClientAuth(), nil); err != nil {
-		return err
 	}
 	if r.PolicyProfile == "" {
 		r.PolicyProfile = "full"
@@ -173,28 +214,22 @@ func (r *Route) validate() error {
 			return fmt.Errorf("allowed_origins: %q is not an origin: want scheme://host[:port] as browsers send it, or *", o)
 		}
 	}
-	if r.CompressionLevel == nil && r.HTTPCompression != nil && *r.HTTPCompression {
-		one := 1
-		r.CompressionLevel = &one
-	}
+	return nil
+}
+
+// validateCluster parses the Elasticsearch hosts (hosts or cloud_id, a
+// path prefix, a forward proxy) and how esgate speaks with them: health
+// check path, nodes_http, rest_api_compatibility.
+func (r *Route) validateCluster() error {
 	if r.RESTAPICompatibility != 0 && r.RESTAPICompatibility != 7 {
 		return fmt.Errorf("rest_api_compatibility: want 7 (REST API compatibility with 7.x, which Elasticsearch 8 offers) or 0 (off), got %d; clients of 8.x and 9.x ask for their own version", r.RESTAPICompatibility)
 	}
-	if r.CompressionLevel != nil && (*r.CompressionLevel < 0 || *r.CompressionLevel > 9) {
-		return fmt.Errorf("compression_level: want 0 (off) to 9, got %d", *r.CompressionLevel)
-	}
-	if r.MaxResponseHeaderSize == 0 {
-		r.MaxResponseHeaderSize = DefaultMaxResponseHeader
-	}
-	switch r.NodesHTTP {
-	case "":
-		r.NodesHTTP = "rewrite"
-	case "rewrite", "pass":
-	default:
-		return fmt.Errorf("nodes_http: want rewrite or pass, got %q", r.NodesHTTP)
+	if err := choice("nodes_http", &r.NodesHTTP, "rewrite", "rewrite", "pass"); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(r.HealthcheckPath, "/") {
-		r.HealthcheckPath = "/" + r.HealthcheckPath // as Logstash takes "_cluster/health"
+		// Default "/"; as Logstash, "_cluster/health" is taken too.
+		r.HealthcheckPath = "/" + r.HealthcheckPath
 	}
 
 	// Upstream hosts.
@@ -235,7 +270,12 @@ func (r *Route) validate() error {
 			u.Path = "/" + p
 		}
 	}
+	return nil
+}
 
+// validateLegacyTLS maps Logstash's old names of TLS settings to the
+// current ones, with a deprecation, and refuses ssl_enabled: false.
+func (r *Route) validateLegacyTLS() error {
 	// Logstash's old names.
 	for _, d := range []struct {
 		old, new string
@@ -284,54 +324,19 @@ func (r *Route) validate() error {
 		r.SSLCertificateAuthorities = r.LegacyCACert
 		r.deprecations = append(r.deprecations, "cacert is deprecated: use ssl_certificate_authorities")
 	}
+	return nil
+}
+
+// validateTrust builds and loads (once) the route's TLS material: CAs,
+// truststore, pinned fingerprints, client certificate or keystore,
+// verification mode, protocols and cipher suites.
+func (r *Route) validateTrust() error {
 	if r.SSLKeystorePath != "" && (r.SSLCertificate != "" || r.SSLKey != "") {
 		return errors.New("ssl_keystore_path cannot be combined with ssl_certificate/ssl_key: use one of them")
 	}
 	if r.SSLTruststorePath != "" && len(r.SSLCertificateAuthorities) > 0 {
 		return errors.New("ssl_truststore_path cannot be combined with ssl_certificate_authorities: use one of them")
 	}
-
-	// Credentials: at most one header method, as Logstash's "only use one
-	// of user/password, cloud_auth or api_key". A client certificate may be
-	// added to any of them (mutual TLS, with the header authenticating) or
-	// be the credential on its own (PKI realm).
-	var methods []string
-	if r.User != "" || r.Password != "" || r.PasswordFile != "" {
-		methods = append(methods, "user/password")
-	}
-	if r.CloudAuth != "" {
-		methods = append(methods, "cloud_auth")
-	}
-	if r.APIKey != "" || r.APIKeyFile != "" {
-		methods = append(methods, "api_key")
-	}
-	if r.BearerToken != "" || r.BearerTokenFile != "" {
-		methods = append(methods, "bearer_token")
-	}
-	if r.OAuth2TokenURL != "" {
-		methods = append(methods, "oauth2_token_url")
-	}
-	if (r.SSLCertificate == "") != (r.SSLKey == "") {
-		return errors.New("ssl_certificate and ssl_key: each needs the other")
-	}
-	clientCert := r.SSLCertificate != "" || r.SSLKeystorePath != ""
-	switch {
-	case len(methods) == 0 && !clientCert:
-		return errors.New("no credentials: set one of user+password, cloud_auth, api_key, bearer_token, oauth2_token_url, ssl_certificate+ssl_key, or ssl_keystore_path")
-	case len(methods) > 1:
-		return fmt.Errorf("multiple authentication options are specified (%s): set exactly one (a client certificate may be added to any of them)", strings.Join(methods, ", "))
-	}
-	if err := r.buildCredential(); err != nil {
-		return err
-	}
-	if err := r.validateTokenCredential(); err != nil {
-		return err
-	}
-	if _, err := r.cred(); err != nil {
-		return err
-	}
-
-	// Trust.
 	opts := certs.Options{CAFiles: r.SSLCertificateAuthorities, ServerName: r.SSLServerName,
 		CertFile: r.SSLCertificate, KeyFile: r.SSLKey, KeyPassphrase: r.SSLKeyPassphrase,
 		KeystorePath: r.SSLKeystorePath, KeystorePassword: r.SSLKeystorePassword,
@@ -399,13 +404,23 @@ func (r *Route) validate() error {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	r.tls = opts
+	return nil
+}
 
+// validateManagedKey checks api_key_management's settings.
+func (r *Route) validateManagedKey() error {
 	if !r.APIKeyManagement && (r.APIKeyName != "" || r.APIKeyExpiration != "" || r.APIKeyRenewAfter != 0 || r.APIKeyInvalidateDelay != 0) {
 		return errors.New("api_key_name, api_key_expiration, api_key_renew_after and api_key_invalidate_delay need api_key_management: true")
 	}
 	if r.APIKeyRenewAfter < 0 || r.APIKeyRenewAfter >= 1 {
 		return fmt.Errorf("api_key_renew_after: want a fraction between 0 and 1, got %g", r.APIKeyRenewAfter)
 	}
+	return nil
+}
+
+// validateCustomHeaders refuses custom_headers esgate must set itself,
+// and names or values that would break the request.
+func (r *Route) validateCustomHeaders() error {
 	for k, v := range r.CustomHeaders {
 		switch http.CanonicalHeaderKey(k) {
 		case "Authorization", "Host", "Content-Length", "Transfer-Encoding", "Connection":
@@ -437,96 +452,6 @@ func validHeaderName(k string) bool {
 		}
 	}
 	return true
-}
-
-func (r *Route) buildCredential() error {
-	switch {
-	case r.User != "" || r.Password != "" || r.PasswordFile != "":
-		if r.User == "" {
-			return errors.New("user: required with password")
-		}
-		if r.Password == "" && r.PasswordFile == "" {
-			return errors.New("password: required with user (or password_file)")
-		}
-		user := r.User
-		read, err := secret("password", r.Password, r.PasswordFile)
-		if err != nil {
-			return err
-		}
-		r.authKind = "basic"
-		r.cred = func() (auth.Credential, error) {
-			p, _, err := read()
-			if err != nil {
-				return nil, err
-			}
-			return auth.Basic(user, p), nil
-		}
-	case r.CloudAuth != "":
-		u, p, err := auth.ParseCloudAuth(r.CloudAuth)
-		if err != nil {
-			return fmt.Errorf("cloud_auth: %w", err)
-		}
-		r.authKind = "basic"
-		r.cred = func() (auth.Credential, error) { return auth.Basic(u, p), nil }
-	case r.APIKey != "" || r.APIKeyFile != "":
-		read, err := secret("api_key", r.APIKey, r.APIKeyFile)
-		if err != nil {
-			return err
-		}
-		r.authKind = "api_key"
-		r.cred = func() (auth.Credential, error) {
-			k, key, err := read()
-			if err != nil {
-				return nil, err
-			}
-			enc, err := auth.ParseAPIKey(k)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", key, err)
-			}
-			return auth.APIKey(enc), nil
-		}
-	case r.BearerToken != "" || r.BearerTokenFile != "":
-		read, err := secret("bearer_token", r.BearerToken, r.BearerTokenFile)
-		if err != nil {
-			return err
-		}
-		r.authKind = "bearer"
-		r.cred = func() (auth.Credential, error) {
-			t, key, err := read()
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range t {
-				if c <= ' ' || c == 0x7f {
-					return nil, fmt.Errorf("%s: must not contain white space or control characters", key)
-				}
-			}
-			return auth.Bearer(t), nil
-		}
-	default: // a client certificate alone: the PKI realm
-		r.authKind = "pki"
-		r.cred = func() (auth.Credential, error) { return auth.NoHeader("pki"), nil }
-	}
-	return nil
-}
-
-// secret returns a reader for a secret given inline (key) or in a file
-// (key_file, re-read on every call so that reloads see a new value). The
-// reader also returns the key to name in errors.
-func secret(key, inline, file string) (func() (string, string, error), error) {
-	if inline != "" && file != "" {
-		return nil, fmt.Errorf("%s and %s_file are mutually exclusive", key, key)
-	}
-	if file == "" {
-		return func() (string, string, error) { return inline, key, nil }, nil
-	}
-	return func() (string, string, error) {
-		v, err := auth.ReadSecretFile(file)
-		if err != nil {
-			return "", key + "_file", fmt.Errorf("%s_file: %w", key, err)
-		}
-		return v, key + "_file", nil
-	}, nil
 }
 
 // ParseHost parses one hosts entry: an https URL, or host[:port] meaning

@@ -62,9 +62,9 @@ func BenchmarkForwardBulk(b *testing.B) {
 			switch mode {
 			case "plain":
 			case "policy-full": // every route's default
-				o.Policy = policy.New(policy.Config{})
+				withPolicy(o, policy.New(policy.Config{}))
 			case "policy-ingest":
-				o.Policy = policy.New(policy.Config{Profile: "ingest"})
+				withPolicy(o, policy.New(policy.Config{Profile: "ingest"}))
 			case "gzip1":
 				o.CompressionLevel = 1
 			default:

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/proxy/h1"
 )
 
@@ -24,12 +25,14 @@ import (
 // and a reader) through channels; on Logstash-sized bulks those handoffs,
 // their wake-ups and allocations were a tenth of esgate's CPU.
 //
-// The forwarding handler calls do with an outRequest; esgate's own calls
-// use it as an http.RoundTripper. What it does not do, because
+// Every request names the TLS material it is sent with (outRequest.tls):
+// idle connections are pooled per host address and material, so that a
+// request never rides a connection made with another state's trust. What
+// it does not do, because
 // Elasticsearch does not need it: HTTP/2, proxies, 101 upgrades, Expect:
 // 100-continue (never sent) and compression.
 type upstreamClient struct {
-	dial func(ctx context.Context, addr string) (net.Conn, error)
+	dial func(ctx context.Context, addr string, mat *certs.Material) (net.Conn, error)
 	// maxIdle bounds the pooled connections per host (default 100).
 	maxIdle int
 	// idleTimeout closes pooled connections idle this long.
@@ -52,10 +55,17 @@ type upstreamClient struct {
 	onWait func(addr string)
 
 	mu     sync.Mutex
-	idle   map[string][]*upConn // per host address, most recently used last
-	busy   map[string]slots     // per host address
+	idle   map[poolKey][]*upConn // most recently used last
+	busy   map[string]slots      // per host address
 	total  slots
 	closed bool
+}
+
+// poolKey is what an idle connection can be reused for: the host address
+// and the TLS material it was made with.
+type poolKey struct {
+	addr string
+	tls  *certs.Material
 }
 
 // slots is a counting semaphore.
@@ -156,7 +166,7 @@ type upConn struct {
 	lim    readLimiter // between conn and br: bounds response headers
 	br     *bufio.Reader
 	bw     *bufio.Writer
-	addr   string
+	key    poolKey
 	idleAt time.Time
 	reused bool
 	body   lengthBody // the answer being read, when fastAnswer read its head
@@ -240,14 +250,6 @@ func (e headerTimeoutError) Error() string {
 func (headerTimeoutError) Timeout() bool   { return true }
 func (headerTimeoutError) Temporary() bool { return true }
 
-// RoundTrip implements http.RoundTripper for esgate's own requests (health
-// checks, readiness, minting keys, check, bootstrap): their headers are
-// sent as given, Authorization included.
-func (t *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	or := ownRequest(req)
-	return t.do(&or)
-}
-
 // do sends or to or.addr and returns the response with its headers read;
 // the caller reads and closes the body.
 func (t *upstreamClient) do(or *outRequest) (*http.Response, error) {
@@ -259,7 +261,7 @@ func (t *upstreamClient) do(or *outRequest) (*http.Response, error) {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		pc, err := t.get(ctx, addr)
+		pc, err := t.get(ctx, poolKey{addr, or.tls})
 		if err != nil {
 			slot.release()
 			return nil, err
@@ -597,29 +599,29 @@ func (b *upBody) finish(complete bool) {
 	b.slot = reservation{}
 }
 
-// get returns a pooled connection to addr, or dials one.
-func (t *upstreamClient) get(ctx context.Context, addr string) (*upConn, error) {
+// get returns a pooled connection for key, or dials one.
+func (t *upstreamClient) get(ctx context.Context, key poolKey) (*upConn, error) {
 	for {
 		t.mu.Lock()
-		s := t.idle[addr]
+		s := t.idle[key]
 		if len(s) == 0 {
 			t.mu.Unlock()
 			break
 		}
 		pc := s[len(s)-1]
 		s[len(s)-1] = nil
-		t.idle[addr] = s[:len(s)-1]
+		t.idle[key] = s[:len(s)-1]
 		t.mu.Unlock()
 		if t.usable(pc) {
 			return pc, nil
 		}
 		pc.close()
 	}
-	conn, err := t.dial(ctx, addr)
+	conn, err := t.dial(ctx, key.addr, key.tls)
 	if err != nil {
 		return nil, err
 	}
-	pc := &upConn{conn: conn, addr: addr, bw: bufio.NewWriterSize(conn, 64<<10)}
+	pc := &upConn{conn: conn, key: key, bw: bufio.NewWriterSize(conn, 64<<10)}
 	pc.lim = readLimiter{r: conn, left: -1}
 	pc.br = bufio.NewReaderSize(&pc.lim, 64<<10)
 	return pc, nil
@@ -646,15 +648,15 @@ func (t *upstreamClient) put(pc *upConn) {
 	pc.idleAt = time.Now()
 	pc.reused = true
 	t.mu.Lock()
-	if t.closed || len(t.idle[pc.addr]) >= t.maxIdle {
+	if t.closed || len(t.idle[pc.key]) >= t.maxIdle {
 		t.mu.Unlock()
 		pc.close()
 		return
 	}
 	if t.idle == nil {
-		t.idle = make(map[string][]*upConn)
+		t.idle = make(map[poolKey][]*upConn)
 	}
-	t.idle[pc.addr] = append(t.idle[pc.addr], pc)
+	t.idle[pc.key] = append(t.idle[pc.key], pc)
 	t.mu.Unlock()
 }
 
@@ -663,7 +665,7 @@ func (t *upstreamClient) put(pc *upConn) {
 func (t *upstreamClient) closeIdle(cutoff time.Time) {
 	var drop []*upConn
 	t.mu.Lock()
-	for addr, s := range t.idle {
+	for key, s := range t.idle {
 		keep := s[:0]
 		for _, pc := range s {
 			if cutoff.IsZero() || pc.idleAt.Before(cutoff) {
@@ -673,7 +675,7 @@ func (t *upstreamClient) closeIdle(cutoff time.Time) {
 			}
 		}
 		clear(s[len(keep):])
-		t.idle[addr] = keep
+		t.idle[key] = keep
 	}
 	t.mu.Unlock()
 	for _, pc := range drop {
@@ -683,11 +685,26 @@ func (t *upstreamClient) closeIdle(cutoff time.Time) {
 
 // closeIdleTo closes the pooled connections to one host address.
 func (t *upstreamClient) closeIdleTo(addr string) {
+	t.closeIdleIf(func(k poolKey) bool { return k.addr == addr })
+}
+
+// closeIdleExcept closes the pooled connections made with other TLS
+// material than mat: a reload replaced it.
+func (t *upstreamClient) closeIdleExcept(mat *certs.Material) {
+	t.closeIdleIf(func(k poolKey) bool { return k.tls != mat })
+}
+
+func (t *upstreamClient) closeIdleIf(drop func(poolKey) bool) {
+	var out []*upConn
 	t.mu.Lock()
-	drop := t.idle[addr]
-	delete(t.idle, addr)
+	for k, s := range t.idle {
+		if drop(k) {
+			out = append(out, s...)
+			delete(t.idle, k)
+		}
+	}
 	t.mu.Unlock()
-	for _, pc := range drop {
+	for _, pc := range out {
 		pc.close()
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/esgate/esgate/certs"
 )
 
 // streamConn is a connection to a host that sent all of stream at once
@@ -111,7 +113,7 @@ func FuzzUpstreamStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte, record uint16) {
 		record = max(record, 1)
 		c := &upstreamClient{
-			dial: func(context.Context, string) (net.Conn, error) {
+			dial: func(context.Context, string, *certs.Material) (net.Conn, error) {
 				return &streamConn{r: bytes.NewReader(stream), record: int(record)}, nil
 			},
 			maxIdle: 4, idleTimeout: time.Minute, headerTimeout: 100 * time.Millisecond, maxHeader: 1 << 20,

@@ -63,7 +63,8 @@ func echoLength(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestKeepAlive: sequential requests of every shape share one upstream
-// connection; CloseIdleConnections drops it.
+// connection, also across a reload that keeps the TLS material; new
+// material gets a new connection.
 func TestKeepAlive(t *testing.T) {
 	up := startConnUpstream(t, 0, echoLength)
 	front, p := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
@@ -80,10 +81,21 @@ func TestKeepAlive(t *testing.T) {
 	if n := up.conns.Load(); n != 1 {
 		t.Errorf("%d upstream connections for sequential requests; expected 1", n)
 	}
-	p.CloseIdleConnections()
+	// A reload that keeps the TLS material keeps the pooled connection;
+	// one with new material never reuses a connection made with the old.
+	publish(p, func(*proxy.State) {})
+	do(t, "GET", front+"/x", "")
+	if n := up.conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections after a reload with the same TLS material; expected 1", n)
+	}
+	mat, err := certs.Load(certs.Options{CAFiles: []string{up.ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(p, func(s *proxy.State) { s.TLS = mat })
 	do(t, "GET", front+"/x", "")
 	if n := up.conns.Load(); n != 2 {
-		t.Errorf("%d upstream connections after CloseIdleConnections; expected 2", n)
+		t.Errorf("%d upstream connections after a reload with new TLS material; expected 2", n)
 	}
 }
 
@@ -231,9 +243,9 @@ func TestEarlyAnswerHostKeepsOpen(t *testing.T) {
 	}
 }
 
-// TestSetUpstreams: a reload moves traffic to the new hosts at once; a
+// TestPublishHosts: a reload moves traffic to the new hosts at once; a
 // host that stays keeps its state (the same Upstream).
-func TestSetUpstreams(t *testing.T) {
+func TestPublishHosts(t *testing.T) {
 	a := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("a")) })
 	b := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("b")) })
 	front, p := sandwich(t, certs.Options{CAFiles: []string{a.ca}}, auth.APIKey("aWQ6a2V5"),
@@ -243,7 +255,7 @@ func TestSetUpstreams(t *testing.T) {
 	}
 	ua, _ := url.Parse(a.URL)
 	ub, _ := url.Parse(b.URL)
-	added, removed := p.SetUpstreams([]*url.URL{ub})
+	added, removed := publish(p, func(s *proxy.State) { s.Hosts, _, _ = s.Hosts.With([]*url.URL{ub}) })
 	if len(added) != 1 || added[0] != ub.Host || len(removed) != 1 || removed[0] != ua.Host {
 		t.Errorf("added %v removed %v", added, removed)
 	}
@@ -253,7 +265,7 @@ func TestSetUpstreams(t *testing.T) {
 		}
 	}
 	kept := p.Hosts()[0]
-	p.SetUpstreams([]*url.URL{ua, ub})
+	publish(p, func(s *proxy.State) { s.Hosts, _, _ = s.Hosts.With([]*url.URL{ua, ub}) })
 	if h := p.Hosts(); len(h) != 2 || h[1] != kept {
 		t.Errorf("hosts %v: the kept host lost its state", h)
 	}

@@ -77,13 +77,14 @@ func (p *Proxy) checkCompatMajor(ctx context.Context) {
 
 // clusterVersion is GET /'s version.number from a live host.
 func (p *Proxy) clusterVersion(ctx context.Context) (string, bool) {
-	h := p.pool.Load().pick(nil)
+	st := p.opts.State()
+	h := st.Hosts.pick(nil)
 	if h == nil {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
 	defer cancel()
-	res, err := p.Probe(ctx, h, http.MethodGet, "/")
+	res, err := p.probeIn(ctx, st, h, http.MethodGet, "/")
 	if err != nil {
 		return "", false
 	}

@@ -2,8 +2,10 @@
 // plain-HTTP request from a local client to one of a route's Elasticsearch
 // hosts over HTTPS with the route's credential, streaming bodies both ways;
 // the HTTP/1.1 client that does so over keep-alive TLS connections; the
-// pool of hosts with failover, background health checks and host lists
-// swapped on reload; the Elasticsearch-style JSON errors esgate answers
+// pool of hosts with failover and background health checks; the State a
+// request reads once at its start (hosts, TLS material, credential,
+// policy, client authentication), which its owner replaces whole on
+// reload (package route); the Elasticsearch-style JSON errors esgate answers
 // with when it cannot get an answer; and the listeners (TCP, unix socket)
 // it serves on.
 //

@@ -14,8 +14,13 @@ import (
 // Rewrite drops query parameters holding ';' (so GET /i/_search?q=a;b
 // became a match_all); here the client's request is read in place and the
 // outbound one is written straight to the connection (outRequest.write).
+//
+// The route's state is read once, here: the client's authentication, the
+// policy, the credential, the TLS material and the hosts of one request
+// all come from the same State, whatever reloads happen meanwhile.
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
-	if g := p.guard.Load(); g != nil {
+	st := p.opts.State()
+	if g := st.Guard; g != nil {
 		id, ref := g.Authenticate(r)
 		if ref != nil {
 			p.opts.Metrics.ClientAuthFailure(ref.Status)
@@ -33,7 +38,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 			}
 		}
 	}
-	pol := p.policy.Load()
+	pol := st.Policy
 	if pol != nil {
 		_, unix := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr)
 		if ref := pol.Check(r, unix); ref != nil {
@@ -72,7 +77,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 	} else {
 		or.length = 0
 	}
-	res, err := p.forward(&or, true)
+	res, err := p.forward(&or, st, true)
 	if err != nil {
 		p.serveError(w, r, or.body, err)
 		return
@@ -80,7 +85,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, info *reqInfo) {
 	if compat {
 		unsetCompat(res.Header)
 	}
-	if addr := p.nodesAddr(r); addr != "" && res.StatusCode == http.StatusOK {
+	if addr := nodesAddr(st, r); addr != "" && res.StatusCode == http.StatusOK {
 		if err := rewriteNodesResponse(res, addr); err != nil {
 			p.serveError(w, r, nil, fmt.Errorf("rewriting the /_nodes/http answer: %w", err))
 			return

@@ -18,11 +18,10 @@ import (
 // esgate, without TLS or credentials. esgate answers that request with its
 // own address in place of every node's, so they keep using it.
 
-// RewriteNodesHTTP turns the rewriting of GET /_nodes/http answers on or
-// off. The address put in is the one the client connected to, so it is
-// right for it whatever esgate listens on; clients on a unix socket get
+// State.RewriteNodesHTTP turns the rewriting of GET /_nodes/http answers
+// on or off. The address put in is the one the client connected to, so it
+// is right for it whatever esgate listens on; clients on a unix socket get
 // Elasticsearch's answer unchanged (a socket has no host:port to give).
-func (p *Proxy) RewriteNodesHTTP(on bool) { p.nodesRewrite.Store(on) }
 
 // isNodesHTTP reports whether path asks for the nodes' HTTP info, as
 // sniffers do: /_nodes/http, /_nodes/_all/http (and a trailing slash).
@@ -34,8 +33,8 @@ func isNodesHTTP(path string) bool {
 // nodesAddr returns the address to put into a sniffing request's answer,
 // or "" when r is not one (or rewriting is off, or r came over a unix
 // socket).
-func (p *Proxy) nodesAddr(r *http.Request) string {
-	if !p.nodesRewrite.Load() || r.Method != http.MethodGet || !isNodesHTTP(r.URL.Path) {
+func nodesAddr(st *State, r *http.Request) string {
+	if !st.RewriteNodesHTTP || r.Method != http.MethodGet || !isNodesHTTP(r.URL.Path) {
 		return ""
 	}
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)

@@ -47,7 +47,7 @@ func TestNodesHTTPRewrite(t *testing.T) {
 		{true, "/_nodes/_all/http", self},
 		{false, "/_nodes/http", esAddr},
 	} {
-		p.RewriteNodesHTTP(tt.rewrite)
+		publish(p, func(s *proxy.State) { s.RewriteNodesHTTP = tt.rewrite })
 		res, body := do(t, "GET", front+tt.path, "")
 		var d nodesDoc
 		if err := json.Unmarshal([]byte(body), &d); err != nil || res.StatusCode != 200 || len(d.Nodes) != 1 {
@@ -79,7 +79,7 @@ func TestNodesHTTPRewriteGzip(t *testing.T) {
 	})
 	front, p := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"),
 		func(o *proxy.Options) { o.ResurrectDelay = time.Hour }, up.URL)
-	p.RewriteNodesHTTP(true)
+	publish(p, func(s *proxy.State) { s.RewriteNodesHTTP = true })
 	res, body := do(t, "GET", front+"/_nodes/http", "")
 	if res.StatusCode != 200 || res.Header.Get("Content-Encoding") != "" {
 		t.Fatalf("%d %v", res.StatusCode, res.Header)

@@ -56,7 +56,7 @@ func TestPolicyAttacks(t *testing.T) {
 			})
 			defer es.OnRequest(nil)
 			front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("logstash_internal", "s3cret-pw"), func(o *proxy.Options) {
-				o.Policy = policy.New(policy.Config{})
+				withPolicy(o, policy.New(policy.Config{}))
 				o.Metrics = metrics.New(reg).Route("p")
 				o.ResurrectDelay = time.Hour
 			}, es.URL)
@@ -75,7 +75,7 @@ func TestPolicyAttacks(t *testing.T) {
 				return // no key allows it
 			}
 			front, _ = sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("logstash_internal", "s3cret-pw"), func(o *proxy.Options) {
-				o.Policy = policy.New(a.allow)
+				withPolicy(o, policy.New(a.allow))
 				o.ResurrectDelay = time.Hour
 			}, es.URL)
 			if res, body := rawRequest(t, front, rawHTTP(a.method, a.path, a.body, a.hdr...)); res.StatusCode == 403 {
@@ -93,7 +93,7 @@ func TestIdentityHeadersStripped(t *testing.T) {
 	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() })
 	for _, fwd := range [][]string{nil, {"es-security-runas-user"}} {
 		front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
-			o.Policy = policy.New(policy.Config{ForwardHeaders: fwd})
+			withPolicy(o, policy.New(policy.Config{ForwardHeaders: fwd}))
 		}, up.URL)
 		do(t, "GET", front+"/", "", "Es-Security-Runas-User", "elastic", "Es-Secondary-Authorization", "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==")
 		h := <-got

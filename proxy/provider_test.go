@@ -72,7 +72,11 @@ func TestProviderSeam(t *testing.T) {
 	})
 	fp := &fakeProvider{}
 	fp.set(nil, fmt.Errorf("token endpoint https://issuer.example/token: invalid_client: %w", auth.ErrNoValidCredential))
-	front, p := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("x", "y"), func(o *proxy.Options) { o.Credential = fp }, es.URL)
+	front, p := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.Basic("x", "y"), func(o *proxy.Options) {
+		st := *o.State()
+		st.Credential = fp
+		o.State = func() *proxy.State { return &st }
+	}, es.URL)
 
 	res, body := do(t, "GET", front+"/", "")
 	if res.StatusCode != 503 {

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/auth/frontdoor"
-	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/proxy/sockio"
@@ -27,16 +25,12 @@ import (
 type Options struct {
 	// Name identifies the route in logs.
 	Name string
-	// Upstreams are the Elasticsearch base URLs (https, optional path prefix).
-	Upstreams []*url.URL
-	// TLS supplies the trust and client certificate; read on every dial.
-	TLS *certs.Source
-	// Credential supplies the Authorization header (and, for a JWT realm
-	// with a shared secret, ES-Client-Authentication); read once at the
-	// start of every request. When it has no valid credential the request
-	// is answered 503 and not forwarded. A provider that implements
-	// auth.RejectNotifier hears of every 401 to the credential it gave.
-	Credential auth.Provider
+	// State returns the state in force: hosts, TLS material, credential,
+	// policy, client authentication (required; see State). Each request
+	// calls it once, at its start; so do esgate's own calls and each round
+	// of health checks. Its owner publishes a new State whole, then calls
+	// Published.
+	State func() *State
 	// CustomHeaders are set on every upstream request.
 	CustomHeaders map[string]string
 	// ConnectTimeout bounds the TCP connect (default 5s).
@@ -94,9 +88,6 @@ type Options struct {
 	// body of a 401 answer; when it returns true the credential has been
 	// replaced and a request without a body is retried once with it.
 	OnUnauthorized func(ctx context.Context, sentAuth string, body []byte) bool
-	// Policy decides which requests the credential is lent to (nil: all;
-	// esgate's routes always set one, see package policy).
-	Policy *policy.Policy
 	// Metrics, if set, receives the route's metrics.
 	Metrics *metrics.Route
 	// AccessLog, if set, gets one line per request (no query strings, no
@@ -112,19 +103,14 @@ type Options struct {
 // Elasticsearch hosts over HTTPS, replacing the client's Authorization with
 // the route's credential. Bodies stream in both directions.
 type Proxy struct {
-	opts         Options
-	name         string
-	log          *slog.Logger
-	pool         atomic.Pointer[pool] // swapped by SetUpstreams
-	client       *upstreamClient
-	hostsMu      sync.Mutex  // serializes SetUpstreams
-	nodesRewrite atomic.Bool // see RewriteNodesHTTP
-	policy       atomic.Pointer[policy.Policy]
-	guard        atomic.Pointer[frontdoor.Guard]
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	closeOnce    sync.Once
-	explained    sync.Map // refused actions already explained in the log
+	opts      Options
+	name      string
+	log       *slog.Logger
+	client    *upstreamClient
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	explained sync.Map // refused actions already explained in the log
 	// authFailing is set by a 401 from Elasticsearch and cleared by a 2xx.
 	authFailing atomic.Bool
 	lastOK      atomic.Int64 // unix nanos of the last upstream answer
@@ -133,11 +119,8 @@ type Proxy struct {
 // New builds a Proxy. Call Start to begin health-checking dead hosts and
 // Close when done.
 func New(opts Options) (*Proxy, error) {
-	if len(opts.Upstreams) == 0 {
-		return nil, errors.New("proxy: no upstreams")
-	}
-	if opts.TLS == nil || opts.Credential == nil {
-		return nil, errors.New("proxy: TLS and Credential are required")
+	if opts.State == nil || !opts.State().valid() {
+		return nil, errors.New("proxy: a State with hosts, TLS material and a credential is required")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -168,16 +151,14 @@ func New(opts Options) (*Proxy, error) {
 		opts.Log = slog.Default()
 	}
 	p := &Proxy{opts: opts, name: opts.Name, log: opts.Log}
-	p.pool.Store(newPool(opts.Upstreams))
-	p.policy.Store(opts.Policy)
 	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	short := &net.Dialer{Timeout: min(opts.ConnectTimeout, LastResortConnectTimeout), KeepAlive: 30 * time.Second}
 	p.client = &upstreamClient{
-		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+		dial: func(ctx context.Context, addr string, mat *certs.Material) (net.Conn, error) {
 			if ctx.Value(lastResortKey{}) != nil {
-				return p.dialTLS(ctx, short, "tcp", addr)
+				return p.dialTLS(ctx, short, addr, mat)
 			}
-			return p.dialTLS(ctx, dialer, "tcp", addr)
+			return p.dialTLS(ctx, dialer, addr, mat)
 		},
 		maxIdle:       opts.MaxIdlePerHost,
 		idleTimeout:   opts.IdleTimeout,
@@ -221,43 +202,8 @@ func (p *Proxy) Close() {
 	})
 }
 
-// SetGuard sets the client authentication of the route's listener (nil:
-// none), as a build or reload does.
-func (p *Proxy) SetGuard(g *frontdoor.Guard) { p.guard.Store(g) }
-
-// SetPolicy replaces the request policy, as a reload does.
-func (p *Proxy) SetPolicy(pol *policy.Policy) { p.policy.Store(pol) }
-
-// CloseIdleConnections drops pooled connections so that new ones pick up
-// reloaded trust material.
-func (p *Proxy) CloseIdleConnections() { p.client.closeIdle(time.Time{}) }
-
-// Hosts returns the route's upstreams and their state.
-func (p *Proxy) Hosts() []*Upstream { return p.pool.Load().hosts }
-
-// SetUpstreams replaces the route's hosts, as a reload does. Hosts that
-// stay keep their state; new ones start in rotation; requests in flight to
-// a removed host finish there, and its pooled connections are closed. It
-// returns the hosts added and removed (host:port).
-func (p *Proxy) SetUpstreams(urls []*url.URL) (added, removed []string) {
-	if len(urls) == 0 {
-		return nil, nil
-	}
-	p.hostsMu.Lock()
-	defer p.hostsMu.Unlock()
-	np, add, rm := p.pool.Load().withHosts(urls)
-	p.pool.Store(np)
-	for _, h := range add {
-		p.opts.Metrics.HostUp(h.URL.Host, true)
-		added = append(added, h.URL.Host)
-	}
-	for _, h := range rm {
-		p.opts.Metrics.ForgetHost(h.URL.Host)
-		p.client.closeIdleTo(h.URL.Host)
-		removed = append(removed, h.URL.Host)
-	}
-	return added, removed
-}
+// Hosts returns the hosts of the state in force and their liveness.
+func (p *Proxy) Hosts() []*Upstream { return p.opts.State().Hosts.hosts }
 
 // Transport returns the round tripper for esgate's own calls to the
 // route's hosts (minting keys, check, bootstrap, load): live hosts with
@@ -266,11 +212,32 @@ func (p *Proxy) SetUpstreams(urls []*url.URL) (added, removed []string) {
 // A request's URL supplies only path and query.
 func (p *Proxy) Transport() http.RoundTripper { return ownTransport{p: p} }
 
-type ownTransport struct{ p *Proxy }
+// OwnTransport is Transport with the credential of esgate's own calls
+// (State.Own, else State.Credential) in place of any the request has,
+// read from the same state as the hosts and TLS material.
+func (p *Proxy) OwnTransport() http.RoundTripper { return ownTransport{p: p, cred: true} }
+
+type ownTransport struct {
+	p    *Proxy
+	cred bool
+}
 
 func (t ownTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := t.p.opts.State()
 	or := ownRequest(req)
-	return t.p.forward(&or, false)
+	if t.cred {
+		cp := st.Own
+		if cp == nil {
+			cp = st.Credential
+		}
+		or.header = req.Header.Clone()
+		delete(or.header, "Authorization")
+		delete(or.header, "Es-Client-Authentication")
+		if err := or.useCredential(cp); err != nil {
+			return nil, err
+		}
+	}
+	return t.p.forward(&or, st, false)
 }
 
 // ServeHTTP implements http.Handler.
@@ -278,8 +245,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.observed(w, r, p.serve)
 }
 
-// dialTLS connects and handshakes with the material in force.
-func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+// dialTLS connects to addr and handshakes with mat.
+func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, addr string, mat *certs.Material) (net.Conn, error) {
 	var raw net.Conn
 	var err error
 	var via *url.URL
@@ -291,12 +258,12 @@ func (p *Proxy) dialTLS(ctx context.Context, d *net.Dialer, network, addr string
 	if via != nil {
 		raw, err = dialVia(ctx, d, via, addr)
 	} else {
-		raw, err = d.DialContext(ctx, network, addr)
+		raw, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
 		return nil, &DialError{Addr: addr, Err: err}
 	}
-	cfg := p.opts.TLS.Current().ClientConfig(certs.HostOnly(addr))
+	cfg := mat.ClientConfig(certs.HostOnly(addr))
 	cc := &coalescingConn{Conn: sockio.Wrap(raw)}
 	cc.initPeek()
 	conn := tls.Client(cc, cfg)
@@ -423,30 +390,32 @@ func (e *DialError) Error() string {
 
 func (e *DialError) Unwrap() error { return e.Err }
 
-// forward sends or to a live host, trying another when the connection
-// failed before any of the body was read. With hooks (client traffic) a
+// forward sends or to a live host of st with st's credential and TLS
+// material, trying another host when the connection failed before any of
+// the body was read. With hooks (client traffic) a
 // 401 is reported to OnUnauthorized and a bodiless request may be retried
 // once with the replaced credential; esgate's own calls never reach that
 // hook (it may be minting the very key the hook would mint).
-func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
+func (p *Proxy) forward(or *outRequest, st *State, hooks bool) (*http.Response, error) {
 	body := or.body
 	ctx := or.ctx
 	var tried []*Upstream
 	var lastErr error
 	retried401 := false
+	or.tls = st.TLS
 	if !or.own {
-		if err := or.useCredential(p.opts.Credential); err != nil {
+		if err := or.useCredential(st.Credential); err != nil {
 			return nil, err
 		}
 	}
 	for {
-		h := p.pool.Load().pick(tried)
+		h := st.Hosts.pick(tried)
 		lastResort := false
 		if h == nil && len(tried) == 0 {
 			// Every host is dead: try the one that failed longest ago,
 			// with a short connect timeout, rather than answer 503 until
 			// the health checker sees it back.
-			if h = p.pool.Load().lastResort(); h != nil {
+			if h = st.Hosts.lastResort(); h != nil {
 				lastResort = true
 				or.ctx = context.WithValue(ctx, lastResortKey{}, true)
 			}
@@ -479,7 +448,7 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 			}
 		}
 		if err == nil && hooks && res.StatusCode == http.StatusUnauthorized {
-			if rn, ok := p.opts.Credential.(auth.RejectNotifier); ok {
+			if rn, ok := st.Credential.(auth.RejectNotifier); ok {
 				rn.Rejected(or.auth)
 			}
 		}
@@ -491,7 +460,7 @@ func (p *Proxy) forward(or *outRequest, hooks bool) (*http.Response, error) {
 			if p.opts.OnUnauthorized(ctx, or.auth, b) && !retried401 && body == nil {
 				retried401 = true
 				res.Body.Close()
-				if err := or.useCredential(p.opts.Credential); err != nil {
+				if err := or.useCredential(st.Credential); err != nil {
 					return nil, err
 				}
 				tried = tried[:0]

@@ -14,11 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/proxy"
 	"github.com/esgate/esgate/test/esserver"
@@ -27,10 +29,32 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// states holds each sandwich proxy's state, for publish.
+var states sync.Map // *proxy.Proxy -> *atomic.Pointer[proxy.State]
+
+// publish puts in force a copy of p's state changed by change, as a
+// reload does, and returns the hosts added and removed.
+func publish(p *proxy.Proxy, change func(*proxy.State)) (added, removed []string) {
+	v, _ := states.Load(p)
+	cur := v.(*atomic.Pointer[proxy.State])
+	prev := cur.Load()
+	next := *prev
+	change(&next)
+	cur.Store(&next)
+	return p.Published(prev, &next)
+}
+
+// withPolicy sets the initial state's policy, in a sandwich's mod.
+func withPolicy(o *proxy.Options, pol *policy.Policy) {
+	st := *o.State()
+	st.Policy = pol
+	o.State = func() *proxy.State { return &st }
+}
+
 // sandwich runs client -> esgate (httptest) -> upstreams and returns esgate's URL.
 func sandwich(t testing.TB, tlsOpts certs.Options, cred auth.Credential, mod func(*proxy.Options), upstreams ...string) (string, *proxy.Proxy) {
 	t.Helper()
-	src, err := certs.NewSource(tlsOpts)
+	mat, err := certs.Load(tlsOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +67,20 @@ func sandwich(t testing.TB, tlsOpts certs.Options, cred auth.Credential, mod fun
 		}
 		urls = append(urls, pu)
 	}
-	o := proxy.Options{Name: "test", Upstreams: urls, TLS: src, Credential: cs, Log: quiet, ResurrectDelay: 100 * time.Millisecond}
+	st := &proxy.State{Hosts: proxy.NewHostSet(urls), TLS: mat, Credential: cs}
+	o := proxy.Options{Name: "test", State: func() *proxy.State { return st }, Log: quiet, ResurrectDelay: 100 * time.Millisecond}
 	if mod != nil {
 		mod(&o)
 	}
+	cur := new(atomic.Pointer[proxy.State])
+	cur.Store(o.State())
+	o.State = cur.Load
 	p, err := proxy.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	states.Store(p, cur)
+	t.Cleanup(func() { states.Delete(p) })
 	p.Start(t.Context())
 	front := httptest.NewServer(p)
 	t.Cleanup(func() { front.Close(); p.Close() })

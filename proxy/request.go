@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
 )
 
 // outRequest is one request as esgate sends it upstream. It is written by
@@ -28,6 +29,9 @@ type outRequest struct {
 	// addr and prefix are the host's host:port and path prefix ("" or
 	// "/es", no trailing slash); set per attempt.
 	addr, prefix string
+	// tls is the material the connection is made with: the request's
+	// state's.
+	tls *certs.Material
 	// header holds the client's headers (forwarding) or the request's own
 	// (esgate's calls, own set).
 	header http.Header

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
+	"github.com/esgate/esgate/certs"
 )
 
 // Upstream is one Elasticsearch host of a route and its liveness.
@@ -58,30 +59,46 @@ func (u *Upstream) markAlive() bool {
 	return u.alive.CompareAndSwap(false, true)
 }
 
-// pool spreads requests over the live upstreams of a route: the least busy
-// live host wins, ties broken round-robin (Logstash picks at random among
-// the least busy; round-robin spreads the same way without a lock).
-type pool struct {
+// HostSet is a route's Elasticsearch hosts with their liveness: it
+// spreads requests over the live ones, the least busy live host winning
+// and ties broken round-robin (Logstash picks at random among the least
+// busy; round-robin spreads the same way without a lock). A set is never
+// changed after it is built; a reload builds the next one with With.
+type HostSet struct {
 	hosts []*Upstream
 	next  atomic.Uint64
 }
 
-func newPool(urls []*url.URL) *pool {
-	p := &pool{}
+// NewHostSet returns a set of urls, every host alive.
+func NewHostSet(urls []*url.URL) *HostSet {
+	p := &HostSet{}
 	for _, u := range urls {
 		p.hosts = append(p.hosts, newUpstream(u))
 	}
 	return p
 }
 
-// withHosts returns a pool for urls that keeps the Upstream (and so the
+// List returns the hosts (not to be modified).
+func (p *HostSet) List() []*Upstream { return p.hosts }
+
+// With returns a set for urls that keeps the Upstream (and so the
 // liveness and load) of every host already in p; new hosts start alive.
-func (p *pool) withHosts(urls []*url.URL) (np *pool, added, removed []*Upstream) {
+// It returns p itself when urls are p's hosts in the same order.
+func (p *HostSet) With(urls []*url.URL) (np *HostSet, added, removed []*Upstream) {
+	if len(urls) == len(p.hosts) {
+		same := true
+		for i, u := range urls {
+			same = same && u.String() == p.hosts[i].URL.String()
+		}
+		if same {
+			return p, nil, nil
+		}
+	}
 	old := make(map[string]*Upstream, len(p.hosts))
 	for _, h := range p.hosts {
 		old[h.URL.String()] = h
 	}
-	np = &pool{}
+	np = &HostSet{}
 	for _, u := range urls {
 		h, ok := old[u.String()]
 		if ok {
@@ -101,7 +118,7 @@ func (p *pool) withHosts(urls []*url.URL) (np *pool, added, removed []*Upstream)
 }
 
 // pick returns the least busy live host not in tried, or nil.
-func (p *pool) pick(tried []*Upstream) *Upstream {
+func (p *HostSet) pick(tried []*Upstream) *Upstream {
 	n := uint64(len(p.hosts))
 	if n == 1 {
 		if h := p.hosts[0]; h.alive.Load() && len(tried) == 0 {
@@ -134,7 +151,7 @@ outer:
 // that finds every host dead (nil when some host is alive): the only host
 // of a route is never out of reach, as nginx treats a group's only server
 // and as Logstash's pool keeps trying.
-func (p *pool) lastResort() *Upstream {
+func (p *HostSet) lastResort() *Upstream {
 	var best *Upstream
 	for _, h := range p.hosts {
 		if h.alive.Load() {
@@ -164,13 +181,16 @@ func (p *Proxy) resurrect(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		p.checkReadiness(ctx)
+		st := p.opts.State()
+		p.checkReadiness(ctx, st)
 		p.client.closeIdle(time.Now().Add(-p.opts.IdleTimeout))
-		for _, h := range p.pool.Load().hosts {
+		// Connections an earlier state's requests gave back after a reload.
+		p.client.closeIdleExcept(st.TLS)
+		for _, h := range st.Hosts.hosts {
 			if h.Alive() {
 				continue
 			}
-			if err := p.healthCheck(ctx, h); err != nil {
+			if err := p.healthCheck(ctx, st, h); err != nil {
 				h.lastErr.Store(&err)
 				p.log.Debug("host still dead", "route", p.name, "host", h.URL.Host, "err", err)
 				continue
@@ -187,17 +207,17 @@ func (p *Proxy) resurrect(ctx context.Context) {
 // has been idle or the last answer was a 401, so that Ready stays true to
 // the current state: a host that went away is marked dead, a revoked or
 // fixed credential is noticed without client traffic.
-func (p *Proxy) checkReadiness(ctx context.Context) {
+func (p *Proxy) checkReadiness(ctx context.Context, st *State) {
 	if !p.authFailing.Load() && time.Since(time.Unix(0, p.lastOK.Load())) < p.opts.ResurrectDelay {
 		return
 	}
-	h := p.pool.Load().pick(nil)
+	h := st.Hosts.pick(nil)
 	if h == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
 	defer cancel()
-	res, err := p.Probe(ctx, h, http.MethodGet, "/_security/_authenticate")
+	res, err := p.probeIn(ctx, st, h, http.MethodGet, "/_security/_authenticate")
 	if err != nil {
 		var de *DialError
 		if errors.As(err, &de) && h.markDead(err) {
@@ -214,13 +234,14 @@ func (p *Proxy) checkReadiness(ctx context.Context) {
 // Ready reports whether the route has a live host that accepts its
 // credential, and if not, why.
 func (p *Proxy) Ready() (bool, string) {
+	st := p.opts.State()
 	live := 0
-	for _, h := range p.pool.Load().hosts {
+	for _, h := range st.Hosts.hosts {
 		if h.Alive() {
 			live++
 		}
 	}
-	if rr, ok := p.opts.Credential.(auth.ReadyReporter); ok {
+	if rr, ok := st.Credential.(auth.ReadyReporter); ok {
 		if ok, why := rr.Ready(); !ok {
 			return false, why
 		}
@@ -234,11 +255,11 @@ func (p *Proxy) Ready() (bool, string) {
 	return true, ""
 }
 
-// healthCheck sends one HEAD to h.
-func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
+// healthCheck sends one HEAD to h with st's credential and TLS material.
+func (p *Proxy) healthCheck(ctx context.Context, st *State, h *Upstream) error {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ConnectTimeout+p.opts.HandshakeTimeout+p.opts.ResponseHeaderTimeout)
 	defer cancel()
-	res, err := p.Probe(ctx, h, http.MethodHead, p.opts.HealthcheckPath)
+	res, err := p.probeIn(ctx, st, h, http.MethodHead, p.opts.HealthcheckPath)
 	if err != nil {
 		return err
 	}
@@ -251,17 +272,22 @@ func (p *Proxy) healthCheck(ctx context.Context, h *Upstream) error {
 // presented chain is on the connection, see httptrace.GotConnInfo.Conn's
 // ConnectionState; Response.TLS stays nil.)
 func (p *Proxy) Probe(ctx context.Context, h *Upstream, method, path string) (*http.Response, error) {
-	c, err := p.opts.Credential.Credential()
+	return p.probeIn(ctx, p.opts.State(), h, method, path)
+}
+
+// probeIn is Probe with st's credential and TLS material.
+func (p *Proxy) probeIn(ctx context.Context, st *State, h *Upstream, method, path string) (*http.Response, error) {
+	c, err := st.Credential.Credential()
 	if err != nil {
 		return nil, err
 	}
-	return p.probe(ctx, h, method, path, c)
+	return p.probe(ctx, st.TLS, h, method, path, c)
 }
 
 // ProbeAs is Probe with the Authorization value auth ("" for none) in
 // place of the route's credential.
 func (p *Proxy) ProbeAs(ctx context.Context, h *Upstream, method, path, auth string) (*http.Response, error) {
-	return p.probe(ctx, h, method, path, rawAuth(auth))
+	return p.probe(ctx, p.opts.State().TLS, h, method, path, rawAuth(auth))
 }
 
 // rawAuth is an Authorization value as a credential, for ProbeAs.
@@ -271,7 +297,7 @@ func (a rawAuth) Apply(h http.Header) { h.Set("Authorization", string(a)) }
 func (rawAuth) Kind() string          { return "raw" }
 func (a rawAuth) Header() string      { return string(a) }
 
-func (p *Proxy) probe(ctx context.Context, h *Upstream, method, path string, c auth.Credential) (*http.Response, error) {
+func (p *Proxy) probe(ctx context.Context, mat *certs.Material, h *Upstream, method, path string, c auth.Credential) (*http.Response, error) {
 	u := *h.URL
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
@@ -288,7 +314,9 @@ func (p *Proxy) probe(ctx context.Context, h *Upstream, method, path string, c a
 	if ca, ok := c.(auth.ClientAuthenticator); ok && ca.ClientAuthentication() != "" {
 		req.Header.Set("ES-Client-Authentication", ca.ClientAuthentication())
 	}
-	return p.client.RoundTrip(req)
+	or := ownRequest(req)
+	or.tls = mat
+	return p.client.do(&or)
 }
 
 // ErrNoLiveHosts is returned when every host of a route is marked dead.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/esgate/esgate/auth/esclient"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -87,7 +89,7 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func jwtRunner(t *testing.T, es *fakeES, opts Options) *Runner {
 	t.Helper()
-	c, err := NewClient(handlerTransport{es})
+	c, err := esclient.New(handlerTransport{es})
 	if err != nil {
 		t.Fatal(err)
 	}

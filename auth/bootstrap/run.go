@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -46,17 +45,6 @@ func (r *Report) Missing() bool {
 		}
 	}
 	return false
-}
-
-// NewClient returns a typed go-elasticsearch client that sends every
-// request through rt (which picks the host and adds credentials).
-func NewClient(rt http.RoundTripper) (*elasticsearch.TypedClient, error) {
-	return elasticsearch.NewTypedClient(elasticsearch.Config{
-		Addresses: []string{"https://elasticsearch"}, // the transport chooses the host
-		Transport: rt,
-		// Bootstrap must not repeat writes on its own.
-		DisableRetry: true,
-	})
 }
 
 // Runner provisions with an admin client and verifies with per-credential

@@ -35,9 +35,10 @@ type Config struct {
 	// BearerTokens are "name:sha256-hex" entries (client_bearer_tokens),
 	// made by esgate hash-password --token.
 	BearerTokens []string
-	// Managed asks certmagic for the listener certificate instead of
-	// CertFile and KeyFile.
-	Managed ManagedConfig
+	// Managed says the listener's certificate is managed (obtained and
+	// renewed by certs.Managed, listen_ssl_domains) instead of read from
+	// CertFile and KeyFile; see Guard.UseManaged.
+	Managed bool
 }
 
 // Required reports whether the configuration asks clients to authenticate.
@@ -46,7 +47,7 @@ func (c Config) Required() bool {
 }
 
 // TLS reports whether the listener serves TLS.
-func (c Config) TLS() bool { return c.CertFile != "" || c.Managed.Enabled() }
+func (c Config) TLS() bool { return c.CertFile != "" || c.Managed }
 
 // Guard is a route's front door: its TLS server configuration and the
 // authentication of each request. It is immutable; a reload builds a new
@@ -75,14 +76,11 @@ func New(c Config, limiter *Limiter) (*Guard, error) {
 		}
 		g.cert = &cert
 	}
-	if err := c.Managed.Validate(); err != nil {
-		return nil, err
-	}
-	if c.Managed.Enabled() && g.cert != nil {
+	if c.Managed && g.cert != nil {
 		return nil, errors.New("listen_ssl_domains (a managed certificate) and listen_ssl_certificate exclude each other: choose one")
 	}
 	if len(c.ClientCAs) > 0 {
-		if g.cert == nil && !c.Managed.Enabled() {
+		if g.cert == nil && !c.Managed {
 			return nil, errors.New("listen_ssl_client_ca needs TLS on the listener: set listen_ssl_certificate and listen_ssl_key")
 		}
 		g.pool = x509.NewCertPool()
@@ -122,7 +120,9 @@ func New(c Config, limiter *Limiter) (*Guard, error) {
 }
 
 // UseManaged serves mg's certificate; call it before the Guard is in use.
-func (g *Guard) UseManaged(mg *Managed) { g.getCert = mg.GetCertificate }
+func (g *Guard) UseManaged(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	g.getCert = getCert
+}
 
 // ServerTLS returns the listener's TLS configuration, nil without TLS.
 // current is called for every handshake, so a reloaded Guard's

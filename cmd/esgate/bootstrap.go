@@ -16,6 +16,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/esclient"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/configs/keystore"
 )
@@ -94,7 +95,7 @@ func runBootstrap(ctx context.Context, rc *configs.Route, bf *bootstrapFlags, ou
 	}
 	defer rt.Close()
 	base := rt.Proxy().Transport()
-	admin, err := bootstrap.NewClient(rt.OwnTransport())
+	admin, err := esclient.New(rt.OwnTransport())
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func runBootstrap(ctx context.Context, rc *configs.Route, bf *bootstrapFlags, ou
 		ES:   admin,
 		Opts: bf.opts,
 		ClientFor: func(header string) (*elasticsearch.TypedClient, error) {
-			return bootstrap.NewClient(auth.Transport(base, auth.Raw("verify", header)))
+			return esclient.New(auth.Transport(base, auth.Raw("verify", header)))
 		},
 		Secrets: secrets,
 		Save: func(s *bootstrap.Secrets) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/esgate/esgate/auth"
 	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/esclient"
 	"github.com/esgate/esgate/auth/policy"
 	"github.com/esgate/esgate/auth/token"
 	"github.com/esgate/esgate/certs"
@@ -98,7 +99,7 @@ func doctor(ctx context.Context, cfg *configs.Config, cf *checkFlags, out io.Wri
 		if err != nil {
 			return err
 		}
-		es, err := bootstrap.NewClient(rt.OwnTransport())
+		es, err := esclient.New(rt.OwnTransport())
 		if err != nil {
 			rt.Close()
 			return err
@@ -224,11 +225,16 @@ func check(ctx context.Context, cfg *configs.Config, out io.Writer) error {
 		}
 		// The configured credential: with api_key_management, the one
 		// that mints (the forwarding key does not exist before serve).
-		cred := rt.Credential().Header()
+		c, err := rt.Credential()
+		if err != nil {
+			rt.Close()
+			return fmt.Errorf("route %q: %w", rc.Name, err)
+		}
+		cred := c.Header()
 		if !rc.APIKeyManagement {
 			cred = routeCredential // as forwarded: a token, a JWT realm's shared secret
 		}
-		printCredential(out, rt.Credential())
+		printCredential(out, rt.CredentialProvider())
 		for _, h := range rt.Proxy().Hosts() {
 			if err := checkHost(ctx, rt.Proxy(), h, cred, rc, out); err != nil {
 				failed++
@@ -379,10 +385,14 @@ const routeCredential = "\x00route"
 // printCredential shows the credential's kind and, for a short-lived
 // token, whose it is and when it expires: read from the JWT's claims,
 // never the token.
-func printCredential(out io.Writer, c auth.Credential) {
-	ti, ok := c.(interface{ Info() token.Info })
+func printCredential(out io.Writer, p auth.Provider) {
+	ti, ok := p.(interface{ Info() token.Info })
 	if !ok {
-		fmt.Fprintf(out, "  credential:     %s\n", c.Kind())
+		kind := "none"
+		if c, err := p.Credential(); err == nil {
+			kind = c.Kind()
+		}
+		fmt.Fprintf(out, "  credential:     %s\n", kind)
 		return
 	}
 	i := ti.Info()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,18 @@ type command struct {
 	own string
 	// opts returns fresh options of the type the command parses into.
 	opts func() flagger
+	// run runs the command with its arguments (after its name) and
+	// returns the exit code.
+	run func(in invocation) int
+}
+
+// invocation is one run of a command: its context, its arguments after
+// the command's name, and the process's streams.
+type invocation struct {
+	ctx            context.Context
+	args           []string
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }
 
 var (
@@ -50,23 +63,32 @@ var (
 func commands() []command {
 	return []command{
 		{name: "serve", synopsis: "[--config FILE] [flags]", summary: "run the proxy",
-			groups: configs.AllGroups, opts: func() flagger { return noFlags{} }},
+			groups: configs.AllGroups, opts: func() flagger { return noFlags{} },
+			run: serveCmd},
 		{name: "check", synopsis: "[--config FILE] [flags]", summary: "connect to each route's hosts: cluster, CA fingerprint, who the credentials are; --privileges: what they may do",
 			groups: []configs.Group{configs.GroupRoute, configs.GroupCluster, configs.GroupTrust, configs.GroupCredential, configs.GroupManagedKey},
-			keys:   []string{"rest_api_compatibility"}, own: "Check", opts: func() flagger { return &checkFlags{} }},
+			keys:   []string{"rest_api_compatibility"}, own: "Check", opts: func() flagger { return &checkFlags{} },
+			run: func(in invocation) int { return checkCmd(in.ctx, in.args, in.stdout, in.stderr) }},
 		{name: "bootstrap", synopsis: "[flags]", summary: "provision Logstash's roles, users and API keys (idempotent; --dry-run)",
-			groups: connectionGroups, own: "Bootstrap", opts: func() flagger { return &bootstrapFlags{} }},
+			groups: connectionGroups, own: "Bootstrap", opts: func() flagger { return &bootstrapFlags{} },
+			run: func(in invocation) int { return bootstrapCmd(in.ctx, in.args, in.stdout, in.stderr) }},
 		{name: "load", synopsis: "[--target URL] [flags] | report [--verify] FILE|DIR|-...", summary: "bulk load generator (closed or open loop, --verify; --shard I/N, merged by load report)",
-			groups: connectionGroups, own: "Load", opts: func() flagger { return &loadFlags{} }},
+			groups: connectionGroups, own: "Load", opts: func() flagger { return &loadFlags{} },
+			run: func(in invocation) int { return loadCmd(in.ctx, in.args, in.stdout, in.stderr) }},
 		{name: "probe", synopsis: "[--status-listen ADDR] [--live]", summary: "exit 0 if a running esgate is ready (alive), else 1: for exec probes and HEALTHCHECK",
-			own: "Probe", opts: func() flagger { return &probeFlags{} }},
+			own: "Probe", opts: func() flagger { return &probeFlags{} },
+			run: func(in invocation) int { return probeCmd(in.ctx, in.args, in.stdout, in.stderr) }},
 		{name: "keystore", synopsis: "create|add|list|show|remove", summary: "manage the encrypted keystore for ${NAME} values", detail: keystoreDetail,
-			own: "Keystore", opts: func() flagger { return &keystoreFlags{} }},
+			own: "Keystore", opts: func() flagger { return &keystoreFlags{} },
+			run: func(in invocation) int { return keystoreCmd(in.args, in.stdin, in.stdout, in.stderr) }},
 		{name: "hash-password", synopsis: "[--token] < secret", summary: "the stored form of a client's password (bcrypt) or token (SHA-256)",
-			own: "Hash-password", opts: func() flagger { return &hashFlags{} }},
+			own: "Hash-password", opts: func() flagger { return &hashFlags{} },
+			run: func(in invocation) int { return hashPasswordCmd(in.args, in.stdin, in.stdout, in.stderr) }},
 		{name: "migrate", synopsis: "[--in-place] PIPELINE...", summary: "move the elasticsearch plugins' connections and credentials from Logstash pipelines into an esgate config", detail: migrateDetail,
-			own: "Migrate", opts: func() flagger { return &migrateFlags{} }},
-		{name: "version", summary: "print the version", opts: func() flagger { return noFlags{} }},
+			own: "Migrate", opts: func() flagger { return &migrateFlags{} },
+			run: func(in invocation) int { return migrateCmd(in.ctx, in.args, in.stdout, in.stderr) }},
+		{name: "version", summary: "print the version", opts: func() flagger { return noFlags{} },
+			run: func(in invocation) int { fmt.Fprintln(in.stdout, "esgate", version); return exitOK }},
 	}
 }
 
@@ -104,8 +126,16 @@ func (c command) sections(fs *flag.FlagSet) []section {
 	var out []section
 	seen := map[string]bool{}
 	if len(c.groups) > 0 {
-		out = append(out, section{"Config file", configs.FileFlags})
+		// The files and how often they are re-read go together.
+		files := section{"Config file", configs.FileFlags}
+		if slices.Contains(c.groups, configs.GroupFiles) {
+			files = section{configs.GroupFiles.Title(), append(slices.Clone(configs.FileFlags), configs.FlagsOf(configs.GroupFiles)...)}
+		}
+		out = append(out, files)
 		for _, g := range configs.AllGroups {
+			if g == configs.GroupFiles {
+				continue
+			}
 			var names []string
 			if slices.Contains(c.groups, g) {
 				names = configs.FlagsOf(g)
@@ -238,7 +268,19 @@ func flagError(c command, err error) string {
 	if g := configs.GroupOf(strings.ReplaceAll(name, "-", "_")); g != "" && slices.Contains(owners, "esgate serve") {
 		where = fmt.Sprintf(" (%s)", strings.ToLower(g.Title()))
 	}
-	return fmt.Sprintf("--%s is not a flag of esgate %s: %s takes it%s", name, c.name, strings.Join(owners, ", "), where)
+	verb := "takes"
+	if len(owners) > 1 {
+		verb = "take"
+	}
+	return fmt.Sprintf("--%s is not a flag of esgate %s: %s %s it%s", name, c.name, andList(owners), verb, where)
+}
+
+// andList joins items as a sentence does: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // topUsage is the usage of esgate itself, from the command list.

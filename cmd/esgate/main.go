@@ -5,11 +5,15 @@
 //
 // Usage:
 //
-//	esgate serve [--config FILE] [flags]   run the proxy
-//	esgate check [--config FILE] [flags]   check every route's hosts, trust and credentials
-//	esgate version
+//	esgate COMMAND [flags]
 //
-// Every config key is also a flag: api_key is --api-key.
+// The commands (serve, check, bootstrap, load, probe, keystore,
+// hash-password, migrate, version) are one table, commands() in flags.go,
+// which gives their help, their flags and what runs them; `esgate help`
+// lists them and `esgate COMMAND --help` gives a command's flags. Every
+// config key is also a flag: api_key is --api-key. This package only
+// parses, wires and handles signals and exit codes; a running route is
+// package route's.
 package main
 
 import (

@@ -49,7 +49,7 @@ func writeReadyFile(path string, routes []*route.Route, addrs []net.Addr) error 
 		r := ReadyRoute{Name: routes[i].Name(), Listen: a.String()}
 		if a.Network() == "unix" {
 			r.Listen = "unix:" + a.String()
-		} else if routes[i].ServerTLS() != nil {
+		} else if routes[i].TLSListener() {
 			r.URL = "https://" + a.String()
 		} else {
 			r.URL = "http://" + a.String()

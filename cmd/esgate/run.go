@@ -30,34 +30,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, topUsage())
 		return exitUsage
 	}
-	switch args[0] {
-	case "serve":
-		return withConfig("serve", args[1:], stdout, stderr, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
-			return serve(ctx, cfg, log, nil, rl)
-		})
-	case "bootstrap":
-		return bootstrapCmd(ctx, args[1:], stdout, stderr)
-	case "load":
-		return loadCmd(ctx, args[1:], stdout, stderr)
-	case "keystore":
-		return keystoreCmd(args[1:], os.Stdin, stdout, stderr)
-	case "check":
-		return checkCmd(ctx, args[1:], stdout, stderr)
-	case "probe":
-		return probeCmd(ctx, args[1:], stdout, stderr)
-	case "migrate":
-		return migrateCmd(ctx, args[1:], stdout, stderr)
-	case "hash-password":
-		return hashPasswordCmd(args[1:], os.Stdin, stdout, stderr)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "esgate", version)
-		return exitOK
+	name := args[0]
+	switch name {
+	case "--version", "-version":
+		name = "version"
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage())
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", args[0], topUsage())
+	var names []string
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(invocation{ctx: ctx, args: args[1:], stdin: os.Stdin, stdout: stdout, stderr: stderr})
+		}
+		names = append(names, c.name)
+	}
+	hint := ""
+	if near := configs.Nearest(name, names); near != "" {
+		hint = fmt.Sprintf(" (did you mean %s?)", near)
+	}
+	fmt.Fprintf(stderr, "error: unknown command %q%s\n\n%s", name, hint, topUsage())
 	return exitUsage
+}
+
+// serveCmd runs esgate serve.
+func serveCmd(in invocation) int {
+	return withConfig("serve", in.args, in.stdout, in.stderr, func(cfg *configs.Config, log *slog.Logger, rl *reloader) error {
+		return serve(in.ctx, cfg, log, nil, rl)
+	})
 }
 
 // withConfig parses flags and the config file, validates, sets up logging

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,23 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/esgate/esgate/configs"
-	"github.com/esgate/esgate/proxy"
-	"github.com/esgate/esgate/proxy/h1"
 	"github.com/esgate/esgate/proxy/metrics"
 	"github.com/esgate/esgate/proxy/route"
 )
-
-// httpServer is a route's server: esgate's h1 loop on plain listeners,
-// net/http's server behind TLS.
-type httpServer interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-	Close() error
-}
-
-// readHeaderTimeout bounds how long a client may take to send a request
-// head.
-const readHeaderTimeout = 30 * time.Second
 
 // buildRoute builds a quiet route for esgate's one-shot commands (check,
 // bootstrap, load).
@@ -54,19 +38,10 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	if cfg.AccessLog == "on" {
 		ro.AccessLog = log.With("log", "access")
 	}
-	type served struct {
-		rt  *route.Route
-		srv httpServer
-		ln  net.Listener
-	}
-	var all []served
 	var routes []*route.Route
 	defer func() {
-		for _, s := range all {
-			s.rt.Close()
-			if s.ln != nil {
-				s.ln.Close()
-			}
+		for _, rt := range routes {
+			rt.Close()
 		}
 	}()
 	for i := range cfg.Routes {
@@ -74,40 +49,15 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 		if err != nil {
 			return err
 		}
-		all = append(all, served{rt: rt})
 		routes = append(routes, rt)
 	}
 	var addrs []net.Addr
-	for i := range all {
-		s := &all[i]
-		ln, err := proxy.Listen(s.rt.Config().Listen)
+	for _, rt := range routes {
+		addr, err := rt.Listen()
 		if err != nil {
-			return fmt.Errorf("route %q: listening: %w", s.rt.Name(), err)
+			return err
 		}
-		ln = proxy.WatchAccept(ln, s.rt.Name(), log, mets)
-		if tc := s.rt.ServerTLS(); tc != nil {
-			ln = tls.NewListener(ln, tc)
-		}
-		s.ln = ln
-		addrs = append(addrs, ln.Addr())
-		std := &http.Server{
-			Handler:           s.rt.Handler(),
-			ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout:       s.rt.Config().ClientIdleTimeout.D(),
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-		s.srv = std
-		if s.rt.ServerTLS() != nil {
-			// TLS listeners: net/http, behind the framing guard h1's
-			// handoffs use too.
-			s.ln = h1.GuardTLS(ln, std)
-		}
-		if s.rt.ServerTLS() == nil {
-			// Plain listeners: esgate's own HTTP/1.1 loop, with net/http
-			// for what it does not serve itself.
-			s.srv = &h1.Server{Handler: std.Handler, Fallback: std, ReadHeaderTimeout: readHeaderTimeout,
-				IdleTimeout: std.IdleTimeout, Log: log}
-		}
+		addrs = append(addrs, addr)
 	}
 
 	var status *http.Server
@@ -128,23 +78,23 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(all))
-	for _, s := range all {
-		if err := s.rt.Start(ctx); err != nil {
+	errc := make(chan error, len(routes))
+	for i, rt := range routes {
+		if err := rt.Start(ctx); err != nil {
 			return err
 		}
-		rc := s.rt.Config()
+		rc := rt.Config()
 		hosts := make([]string, 0, len(rc.Upstreams()))
 		for _, u := range rc.Upstreams() {
 			hosts = append(hosts, u.String())
 		}
-		log.Info("listening", "route", s.rt.Name(), "listen", s.ln.Addr().String(), "hosts", hosts,
-			"auth", rc.AuthKind(), "ssl_verification_mode", string(s.rt.TLS().Mode()))
-		go func(s served) {
-			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("route %q: serving: %w", s.rt.Name(), err)
+		log.Info("listening", "route", rt.Name(), "listen", addrs[i].String(), "hosts", hosts,
+			"auth", rc.AuthKind(), "ssl_verification_mode", string(rt.TLS().Mode()))
+		go func() {
+			if err := rt.Serve(); err != nil {
+				errc <- err
 			}
-		}(s)
+		}()
 	}
 	if ready != nil {
 		ready(addrs)
@@ -239,15 +189,14 @@ loop:
 		fmt.Errorf("shutdown_timeout %s exceeded", cfg.ShutdownTimeout))
 	defer scancel()
 	var wg sync.WaitGroup
-	for _, s := range all {
+	for _, rt := range routes {
 		wg.Add(1)
-		go func(s served) {
+		go func() {
 			defer wg.Done()
-			if err := s.srv.Shutdown(sctx); err != nil {
-				log.Error("requests were still in flight at shutdown_timeout; closing them", "route", s.rt.Name(), "err", context.Cause(sctx))
-				s.srv.Close()
+			if err := rt.Shutdown(sctx); err != nil {
+				log.Error("requests were still in flight at shutdown_timeout; closing them", "route", rt.Name(), "err", err)
 			}
-		}(s)
+		}()
 	}
 	wg.Wait()
 	if status != nil {

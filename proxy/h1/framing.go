@@ -340,32 +340,31 @@ func (c *framingConn) classify() bool {
 	return c.scan > start || c.cleared > 0
 }
 
-// isChunked reports whether a sound head's body is chunked.
-func isChunked(head string) bool {
+// headField returns the value of a sound head's first field called name.
+func headField(head, name string) (string, bool) {
 	_, rest, _ := strings.Cut(head, "\r\n")
 	for rest != "" {
 		var f string
 		f, rest, _ = strings.Cut(rest, "\r\n")
-		if name, _, ok := strings.Cut(f, ":"); ok && strings.EqualFold(name, "Transfer-Encoding") {
-			return true
+		if n, value, ok := strings.Cut(f, ":"); ok && strings.EqualFold(n, name) {
+			return value, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// isChunked reports whether a sound head's body is chunked.
+func isChunked(head string) bool {
+	_, ok := headField(head, "Transfer-Encoding")
+	return ok
 }
 
 // contentLength is a sound head's Content-Length (0 without one).
 func contentLength(head string) int64 {
-	_, rest, _ := strings.Cut(head, "\r\n")
-	for rest != "" {
-		var f string
-		f, rest, _ = strings.Cut(rest, "\r\n")
-		if name, value, ok := strings.Cut(f, ":"); ok && strings.EqualFold(name, "Content-Length") {
-			v, _, _ := strings.Cut(value, ",")
-			n, _ := strconv.ParseInt(strings.Trim(v, " \t"), 10, 64)
-			return n
-		}
-	}
-	return 0
+	value, _ := headField(head, "Content-Length")
+	v, _, _ := strings.Cut(value, ",")
+	n, _ := strconv.ParseInt(strings.Trim(v, " \t"), 10, 64)
+	return n
 }
 
 // CloseWrite half-closes the wrapped connection, where it can, so that

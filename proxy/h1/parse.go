@@ -147,28 +147,24 @@ func canonicalKey(k string) string {
 
 var knownKeys = [...]string{"Content-Type", "Content-Length", "X-Elastic-Product", "Content-Encoding", "Warning", "X-Opaque-Id"}
 
+// ownMethods are the methods h1 serves itself.
+var ownMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodHead,
+	http.MethodDelete, http.MethodOptions, http.MethodPatch}
+
 // parseRequestLine parses "METHOD SP origin-form SP HTTP/1.1".
 func parseRequestLine(line string, hd *head) bool {
 	m, rest, ok := strings.Cut(line, " ")
 	if !ok {
 		return false
 	}
-	switch m {
-	case http.MethodGet:
-		hd.method = http.MethodGet
-	case http.MethodPost:
-		hd.method = http.MethodPost
-	case http.MethodPut:
-		hd.method = http.MethodPut
-	case http.MethodHead:
-		hd.method = http.MethodHead
-	case http.MethodDelete:
-		hd.method = http.MethodDelete
-	case http.MethodOptions:
-		hd.method = http.MethodOptions
-	case http.MethodPatch:
-		hd.method = http.MethodPatch
-	default:
+	hd.method = ""
+	for _, k := range ownMethods {
+		if m == k {
+			hd.method = k // the constant, not a slice of the read buffer
+			break
+		}
+	}
+	if hd.method == "" {
 		return false
 	}
 	target, proto, ok := strings.Cut(rest, " ")

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/esgate/esgate/auth"
@@ -19,12 +21,14 @@ import (
 // firstTokenTimeout bounds getting a route's first token at start.
 const firstTokenTimeout = 30 * time.Second
 
-// newProvider builds the credential a route authenticates with: an
-// OAuth2 client (oauth2_token_url) or a JWT in bearer_token_file, each a
+// newProvider builds the credential of one state of a route: an OAuth2
+// client (oauth2_token_url) or a JWT in bearer_token_file, each a
 // *token.Provider that already holds its first token and that the route
-// runs while it serves; otherwise the configured credential as an
-// *auth.Source that reloads swap. A bearer_token_file that holds no JWT
-// is a configured credential, as before.
+// runs while the state is in force; otherwise the credential read from
+// the configuration (password, API key, token, their files, or none with
+// PKI) as an *auth.Source. A bearer_token_file that holds no JWT is a
+// configured credential, as before. A reload that keeps the token
+// settings keeps the provider (see Route.provider).
 func newProvider(cfg *configs.Route, o Options, m *metrics.Route) (auth.Provider, error) {
 	load := cfg.CredentialLoader()
 	oc := cfg.OAuth2()
@@ -34,15 +38,11 @@ func newProvider(cfg *configs.Route, o Options, m *metrics.Route) (auth.Provider
 		jwtFile = err == nil
 	}
 	if oc == nil && !jwtFile {
-		src, err := auth.NewSource(load)
-		if err != nil {
-			return nil, fmt.Errorf("loading credentials: %w", err)
-		}
-		return src, nil
+		return auth.NewSource(load)
 	}
 	configured, err := load()
 	if err != nil {
-		return nil, fmt.Errorf("loading credentials: %w", err)
+		return nil, err
 	}
 	log := o.Log
 	if log != nil {
@@ -112,28 +112,18 @@ func tokenClient(cfg *configs.Route) (*http.Client, error) {
 	}}, nil
 }
 
-// credentials builds the route's configured credential and, for a token
-// route, the token provider (see newProvider).
-func credentials(cfg *configs.Route, o Options, m *metrics.Route) (*auth.Source, *token.Provider, error) {
-	p, err := newProvider(cfg, o, m)
-	if err != nil {
-		return nil, nil, err
+// sameTokenSource reports whether a token provider built for old serves
+// nr as well: the same token endpoint and client (only the secrets,
+// which SetConfigured replaces, may differ), or the same bearer_token_file.
+func sameTokenSource(old, nr *configs.Route) bool {
+	bo, no := old.OAuth2(), nr.OAuth2()
+	switch {
+	case bo != nil && no != nil:
+		return bo.TokenURL == no.TokenURL && bo.ClientID == no.ClientID && bo.AuthStyle == no.AuthStyle &&
+			slices.Equal(bo.Scopes, no.Scopes) && maps.Equal(bo.Params, no.Params) &&
+			slices.Equal(old.OAuth2SSLCertificateAuthorities, nr.OAuth2SSLCertificateAuthorities)
+	case bo == nil && no == nil:
+		return old.BearerTokenFile != "" && old.BearerTokenFile == nr.BearerTokenFile
 	}
-	if src, ok := p.(*auth.Source); ok {
-		return src, nil, nil
-	}
-	src, err := auth.NewSource(cfg.CredentialLoader())
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading credentials: %w", err)
-	}
-	return src, p.(*token.Provider), nil
-}
-
-// forwarding is what requests are forwarded with: the token, unless
-// api_key_management mints keys with it (fwd is then the minted key).
-func forwarding(fwd *auth.Source, tok *token.Provider, cfg *configs.Route) auth.Provider {
-	if tok != nil && !cfg.APIKeyManagement {
-		return tok
-	}
-	return fwd
+	return false
 }

@@ -66,8 +66,9 @@ func TestNewProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.Credential().Kind() != "oauth2" || r.Credential().Header() != "Bearer "+tok {
-		t.Errorf("oauth2 route credential %v", r.Credential())
+	c, cerr := r.Credential()
+	if cerr != nil || r.CredentialProvider().(auth.Credential).Kind() != "oauth2" || c.Header() != "Bearer "+tok {
+		t.Errorf("oauth2 route credential %v (%v)", c, cerr)
 	}
 	if ok, why := r.Ready(); !ok && strings.Contains(why, "token") {
 		t.Errorf("not ready: %s", why)

@@ -3,10 +3,9 @@ package route
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -16,10 +15,8 @@ import (
 	"time"
 
 	"github.com/esgate/esgate/auth"
-	"github.com/esgate/esgate/auth/bootstrap"
+	"github.com/esgate/esgate/auth/esclient"
 	"github.com/esgate/esgate/auth/frontdoor"
-	"github.com/esgate/esgate/auth/policy"
-	"github.com/esgate/esgate/auth/token"
 	"github.com/esgate/esgate/certs"
 	"github.com/esgate/esgate/configs"
 	"github.com/esgate/esgate/proxy"
@@ -45,16 +42,10 @@ type Options struct {
 	ExpiryWarning time.Duration
 }
 
-// state is what one successful (re)load produced. It is never changed
-// after it is published; a reload publishes a new one.
-type state struct {
-	cfg *configs.Route
-	// digest is of the files last loaded or tried: a file that failed to
-	// load is not retried until it changes again.
-	digest [32]byte
-}
-
-// Route is one running route.
+// Route is one running route. It owns its listener and server (see
+// Listen), the forwarding proxy and its upstream client, the API key
+// manager, and the state in force: one immutable value that a reload
+// replaces whole.
 type Route struct {
 	name  string         // immutable: a change of name is a new route
 	built *configs.Route // what the components were built from
@@ -63,18 +54,25 @@ type Route struct {
 	m     *metrics.Route
 
 	state atomic.Pointer[state]
-	mu    sync.Mutex // serialises reloads; never held across network I/O
+	mu    sync.Mutex // serialises reloads and Start; never held across network I/O
+	// run is Start's context, and stopCred ends the Run of the credential
+	// provider in force (both under mu).
+	run      context.Context
+	stopRun  context.CancelFunc
+	stopCred context.CancelFunc
 
-	tls   *certs.Source
-	cred  *auth.Source    // the configured credential
-	token *token.Provider // a short-lived token kept fresh (oauth2, a JWT file), or nil
 	proxy *proxy.Proxy
 	keys  *keys.Manager // with api_key_management
-	guard atomic.Pointer[frontdoor.Guard]
+	// minted holds the key keys minted: the credential requests are
+	// forwarded with under api_key_management, across reloads.
+	minted *auth.Source
 	// managed is the certmagic-managed listener certificate, if any.
-	managed *frontdoor.Managed
+	managed *certs.Managed
 	// limiter counts failed client logins across reloads.
 	limiter *frontdoor.Limiter
+
+	ln  net.Listener // see Listen
+	srv server
 }
 
 // New builds a route from its validated configuration: its TLS material
@@ -91,34 +89,26 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		o.ExpiryWarning = 30 * 24 * time.Hour
 	}
 	r := &Route{name: cfg.Name, built: cfg, opts: o, log: o.Log, m: o.Metrics.Route(cfg.Name), limiter: &frontdoor.Limiter{}}
-	g, err := frontdoor.New(cfg.ClientAuth(), r.limiter)
+	if cfg.APIKeyManagement {
+		// With api_key_management the configured credential only mints
+		// keys; requests are forwarded with the minted key.
+		r.minted, _ = auth.NewSource(func() (auth.Credential, error) { return auth.NoHeader("api_key"), nil })
+	}
+	st, err := r.build(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
 	}
-	r.guard.Store(g)
-	if r.tls, err = certs.NewSource(cfg.TLSOptions()); err != nil {
-		return nil, fmt.Errorf("route %q: loading TLS material: %w", cfg.Name, err)
-	}
-	if r.cred, r.token, err = credentials(cfg, o, r.m); err != nil {
-		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
-	}
-	// With api_key_management the configured credential only mints keys;
-	// requests are forwarded with the minted key.
-	fwd := r.cred
+	r.state.Store(st)
 	var onUnauthorized func(context.Context, string, []byte) bool
 	if cfg.APIKeyManagement {
-		fwd, _ = auth.NewSource(func() (auth.Credential, error) { return auth.NoHeader("api_key"), nil })
 		onUnauthorized = func(ctx context.Context, sent string, body []byte) bool { return r.keys.Recover(ctx, sent, body) }
 	}
 	r.proxy, err = proxy.New(proxy.Options{
 		Name:                  cfg.Name,
-		Upstreams:             cfg.Upstreams(),
-		TLS:                   r.tls,
-		Credential:            forwarding(fwd, r.token, cfg),
+		State:                 func() *proxy.State { return r.state.Load().fwd },
 		OnUnauthorized:        onUnauthorized,
 		CustomHeaders:         cfg.CustomHeaders,
 		Proxy:                 forwardProxy(cfg),
-		Policy:                policy.New(cfg.Policy()),
 		ConnectTimeout:        cfg.ConnectTimeout.D(),
 		HandshakeTimeout:      cfg.HandshakeTimeout.D(),
 		ResponseHeaderTimeout: cfg.Timeout.D(),
@@ -141,12 +131,11 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
 	}
-	r.proxy.RewriteNodesHTTP(cfg.NodesHTTP == "rewrite")
-	r.proxy.SetGuard(g)
+	r.proxy.Published(nil, st.fwd)
 	if cfg.APIKeyManagement {
 		// Minting goes through esgate's own transport: the forwarding 401
 		// hook (which may itself mint) is not on its path.
-		es, err := bootstrap.NewClient(r.OwnTransport())
+		es, err := esclient.New(r.OwnTransport())
 		if err != nil {
 			return nil, err
 		}
@@ -155,14 +144,10 @@ func New(cfg *configs.Route, o Options) (*Route, error) {
 		if name == "" {
 			name = "esgate-" + strings.NewReplacer(":", "-", "/", "-").Replace(cfg.Name) + "-" + host
 		}
-		r.keys = keys.New(es, fwd, keys.Options{Name: name, Expiration: cfg.APIKeyExpiration, RenewAfter: cfg.APIKeyRenewAfter,
+		r.keys = keys.New(es, r.minted, keys.Options{Name: name, Expiration: cfg.APIKeyExpiration, RenewAfter: cfg.APIKeyRenewAfter,
 			InvalidateDelay: cfg.APIKeyInvalidateDelay.D(), Metadata: map[string]string{"host": host, "route": cfg.Name},
 			Log: o.Log.With("route", cfg.Name), OnMint: r.m.APIKeyMinted, OnInvalidate: r.m.APIKeyInvalidated})
 	}
-	for _, u := range cfg.Upstreams() {
-		r.m.HostUp(u.Host, true)
-	}
-	r.state.Store(&state{cfg: cfg, digest: filesDigest(cfg.Files())})
 	return r, nil
 }
 
@@ -174,57 +159,46 @@ func forwardProxy(cfg *configs.Route) proxy.ForwardProxy {
 	return proxy.EnvironmentProxy()
 }
 
+// current is the state in force.
+func (r *Route) current() *state { return r.state.Load() }
+
 // Name is the route's name.
 func (r *Route) Name() string { return r.name }
 
 // Config is the configuration in force.
-func (r *Route) Config() *configs.Route { return r.state.Load().cfg }
-
-// Handler forwards client requests.
-func (r *Route) Handler() http.Handler { return r.proxy }
+func (r *Route) Config() *configs.Route { return r.current().cfg }
 
 // Proxy is the route's forwarding proxy (hosts, probes).
 func (r *Route) Proxy() *proxy.Proxy { return r.proxy }
 
 // TLS is the trust and client certificate in force.
-func (r *Route) TLS() *certs.Material { return r.tls.Current() }
+func (r *Route) TLS() *certs.Material { return r.current().fwd.TLS }
 
 // Credential is the configured credential in force: the one requests are
-// forwarded with, or with api_key_management the one that mints keys.
-func (r *Route) Credential() auth.Credential {
-	if r.token != nil {
-		return r.token
-	}
-	return r.cred.Current()
-}
+// forwarded with, or with api_key_management the one that mints keys. Its
+// error says why there is none (a token expired and no new one came).
+func (r *Route) Credential() (auth.Credential, error) { return r.current().cred.Credential() }
+
+// CredentialProvider is the configured credential's provider in force
+// (see Credential): a *token.Provider for a short-lived token.
+func (r *Route) CredentialProvider() auth.Provider { return r.current().cred }
 
 // OwnTransport is for esgate's own calls to the route's cluster (check,
 // the privilege doctor, bootstrap, load, minting): live hosts with
 // failover, the TLS material and the configured credential, without the
 // forwarding hooks.
-func (r *Route) OwnTransport() http.RoundTripper {
-	if r.token != nil {
-		return auth.Transport(r.proxy.Transport(), r.token)
-	}
-	return auth.Transport(r.proxy.Transport(), r.cred)
-}
+func (r *Route) OwnTransport() http.RoundTripper { return r.proxy.OwnTransport() }
 
-// ServerTLS is the listener's TLS configuration (nil: plain HTTP); it
-// follows reloads of the certificate and client CAs.
-func (r *Route) ServerTLS() *tls.Config {
-	if !r.built.ClientAuth().TLS() {
-		return nil
-	}
-	return frontdoor.ServerTLS(r.guard.Load)
-}
-
-// Start begins health checks and, with api_key_management, mints the
-// first key (bounded by 30s) and keeps renewing it until ctx ends.
+// Start begins health checks, runs the credential provider if it keeps
+// itself fresh and, with api_key_management, mints the first key
+// (bounded by 30s) and keeps renewing it until ctx ends or Close.
 func (r *Route) Start(ctx context.Context) error {
+	r.mu.Lock()
+	r.run, r.stopRun = context.WithCancel(ctx)
+	ctx = r.run
+	r.stopCred = r.runProvider(r.current().cred)
+	r.mu.Unlock()
 	r.proxy.Start(ctx)
-	if r.token != nil {
-		go r.token.Run(ctx)
-	}
 	if r.keys != nil {
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := r.keys.Mint(mctx)
@@ -234,40 +208,58 @@ func (r *Route) Start(ctx context.Context) error {
 		}
 		go r.keys.Run(ctx)
 	}
-	if mc := r.built.ClientAuth().Managed; mc.Enabled() {
-		mg, err := frontdoor.StartManaged(ctx, mc, nil)
+	if mc := r.built.ManagedCert(); mc.Enabled() {
+		mg, err := certs.StartManaged(ctx, mc, nil)
 		if err != nil {
 			return fmt.Errorf("route %q: %w", r.name, err)
 		}
+		r.mu.Lock()
 		r.managed = mg
-		g := *r.guard.Load()
-		g.UseManaged(mg)
-		r.guard.Store(&g)
-		r.proxy.SetGuard(&g)
+		st := *r.current()
+		fwd := *st.fwd
+		g := *fwd.Guard
+		g.UseManaged(mg.GetCertificate)
+		fwd.Guard = &g
+		st.fwd = &fwd
+		r.state.Store(&st)
+		r.mu.Unlock()
 		if mg.RootFile != "" {
 			r.log.Info("listener certificate issued by esgate's internal CA: clients trust its root", "route", r.name, "root", mg.RootFile)
 		}
 	}
-	r.exportExpiry()
-	cfg := r.Config()
-	for _, d := range cfg.Deprecations() {
+	st := r.current()
+	r.exportExpiry(st.fwd.TLS)
+	for _, d := range st.cfg.Deprecations() {
 		r.log.Warn(d, "route", r.name)
 	}
-	if cs := cfg.ClientSettings(); len(cs) > 0 {
+	if cs := st.cfg.ClientSettings(); len(cs) > 0 {
 		r.log.Info("Logstash output settings that Logstash keeps handling; esgate accepts and ignores them", "route", r.name, "keys", cs)
 	}
-	if r.tls.Current().Mode() == certs.VerifyNone {
+	if st.fwd.TLS.Mode() == certs.VerifyNone {
 		r.log.Warn(VerifyNoneWarning, "route", r.name)
 	}
-	r.tls.Current().LogExpiry(r.log, r.name, r.opts.ExpiryWarning)
+	st.fwd.TLS.LogExpiry(r.log, r.name, r.opts.ExpiryWarning)
 	return nil
 }
 
 // VerifyNoneWarning is logged for routes with ssl_verification_mode none.
 const VerifyNoneWarning = "TLS VERIFICATION IS OFF: anyone on the network path can impersonate Elasticsearch and read the credentials (ssl_verification_mode: none)"
 
-// Close stops the route's background work and closes idle connections.
+// Close stops the route: its server and listener (at once; see Shutdown
+// for a drain), its background work and the credential provider's, and
+// closes idle upstream connections. It is safe to call more than once.
 func (r *Route) Close() {
+	if r.srv != nil {
+		r.srv.Close()
+	}
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	r.mu.Lock()
+	if r.stopRun != nil {
+		r.stopRun()
+	}
+	r.mu.Unlock()
 	r.proxy.Close()
 	if r.managed != nil {
 		r.managed.Stop()
@@ -278,90 +270,9 @@ func (r *Route) Close() {
 // credential, and if not, why.
 func (r *Route) Ready() (bool, string) { return r.proxy.Ready() }
 
-// FilesChanged reports whether a file the route reads changed since it
-// was last loaded or tried.
-func (r *Route) FilesChanged() bool {
-	st := r.state.Load()
-	return filesDigest(st.cfg.Files()) != st.digest
-}
-
-// ErrReloadFailed wraps the cause of a reload that kept the old state.
-var ErrReloadFailed = errors.New("reload failed; the previous configuration and material stay in force")
-
-// Reload brings the route to nr (nil: the configuration in force, with
-// its files read again). Everything is loaded first; only when all of it
-// loaded is it put in force, so a reload either applies whole or leaves
-// the old state whole. why says what triggered it, for the log.
-func (r *Route) Reload(nr *configs.Route, why string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur := r.state.Load()
-	if nr != nil {
-		if key := identityChanged(r.built, nr); key != "" {
-			r.log.Warn(key+" changed: restart esgate to apply it; reloading the route's files only", "route", r.name)
-			nr = nil
-		}
-	}
-	if nr == nil {
-		nr = cur.cfg
-	}
-	digest := filesDigest(nr.Files())
-	mat, err := certs.Load(nr.TLSOptions())
-	if err != nil {
-		err = fmt.Errorf("loading TLS material: %w", err)
-	}
-	var cred auth.Credential
-	if err == nil {
-		if cred, err = nr.CredentialLoader()(); err != nil {
-			err = fmt.Errorf("loading credentials: %w", err)
-		}
-	}
-	var guard *frontdoor.Guard
-	if err == nil {
-		if guard, err = frontdoor.New(nr.ClientAuth(), r.limiter); err != nil {
-			err = fmt.Errorf("loading the listener's TLS and clients: %w", err)
-		} else if nr.ClientAuth().TLS() != r.built.ClientAuth().TLS() {
-			err = errors.New("TLS on the listener was turned on or off: restart esgate to apply that")
-		} else if r.managed != nil {
-			guard.UseManaged(r.managed)
-		}
-	}
-	if err != nil {
-		r.state.Store(&state{cfg: cur.cfg, digest: digest})
-		r.m.Reload(false)
-		r.log.Error("reload failed; keeping the previous configuration and material", "route", r.name, "trigger", why, "err", err)
-		return fmt.Errorf("route %q: %w: %w", r.name, ErrReloadFailed, err)
-	}
-	r.tls.Set(nr.TLSOptions(), mat)
-	r.cred.Set(nr.CredentialLoader(), cred)
-	if r.token != nil {
-		r.token.SetConfigured(cred)
-	}
-	added, removed := r.proxy.SetUpstreams(nr.Upstreams())
-	r.proxy.RewriteNodesHTTP(nr.NodesHTTP == "rewrite")
-	r.proxy.SetPolicy(policy.New(nr.Policy()))
-	r.guard.Store(guard)
-	r.proxy.SetGuard(guard)
-	// Pooled connections were made with the old trust; new ones use the new.
-	r.proxy.CloseIdleConnections()
-	r.state.Store(&state{cfg: nr, digest: digest})
-	r.m.Reload(true)
-	r.exportExpiry()
-	r.log.Info("reloaded", "route", r.name, "trigger", why, "auth", nr.AuthKind())
-	if len(added)+len(removed) > 0 {
-		r.log.Info("hosts changed", "route", r.name, "added", added, "removed", removed)
-	}
-	if keys := restartNeeded(r.built, nr); len(keys) > 0 {
-		r.log.Warn("settings changed that apply only at start: restart esgate to apply them", "route", r.name, "keys", keys)
-	}
-	mat.LogExpiry(r.log, r.name, r.opts.ExpiryWarning)
-	return nil
-}
-
-// exportExpiry publishes the loaded certificates' expiry.
-func (r *Route) exportExpiry() {
+// exportExpiry publishes the expiry of the certificates of mat.
+func (r *Route) exportExpiry(mat *certs.Material) {
 	r.m.ResetCertExpiry()
-	mat := r.tls.Current()
 	for _, c := range mat.CAs {
 		r.m.CertExpiry("ca", c.Subject.String(), c.NotAfter)
 	}
@@ -400,8 +311,6 @@ func identityChanged(old, nr *configs.Route) string {
 		return "listen"
 	case old.APIKeyManagement != nr.APIKeyManagement:
 		return "api_key_management"
-	case old.AuthKind() != nr.AuthKind() && (old.AuthKind() == "oauth2" || nr.AuthKind() == "oauth2"):
-		return "oauth2_token_url"
 	}
 	return ""
 }
@@ -436,14 +345,6 @@ func restartNeeded(built, nr *configs.Route) []string {
 	diff("listen_ssl_issuer", built.ListenSSLIssuer, nr.ListenSSLIssuer)
 	diff("listen_ssl_acme_directory", built.ListenSSLACMEDir, nr.ListenSSLACMEDir)
 	diff("listen_ssl_storage", built.ListenSSLStorage, nr.ListenSSLStorage)
-	if bo, no := built.OAuth2(), nr.OAuth2(); bo != nil && no != nil {
-		diff("oauth2_token_url", bo.TokenURL, no.TokenURL)
-		diff("oauth2_client_id", bo.ClientID, no.ClientID)
-		diff("oauth2_scopes", bo.Scopes, no.Scopes)
-		diff("oauth2_endpoint_params", bo.Params, no.Params)
-		diff("oauth2_auth_style", bo.AuthStyle, no.AuthStyle)
-		diff("oauth2_ssl_certificate_authorities", built.OAuth2SSLCertificateAuthorities, nr.OAuth2SSLCertificateAuthorities)
-	}
 	if built.APIKeyManagement {
 		diff("api_key_name", built.APIKeyName, nr.APIKeyName)
 		diff("api_key_expiration", built.APIKeyExpiration, nr.APIKeyExpiration)

@@ -1,4 +1,4 @@
-package frontdoor
+package certs
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
+	x509pkix "crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -159,7 +159,7 @@ func (i *internalIssuer) Issue(_ context.Context, csr *x509.CertificateRequest) 
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: firstName(csr)},
+		SerialNumber: serial, Subject: x509pkix.Name{CommonName: firstName(csr)},
 		DNSNames: csr.DNSNames, IPAddresses: csr.IPAddresses,
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(7 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -215,7 +215,7 @@ func loadOrCreateInternalCA(dir string) (*internalIssuer, string, error) {
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "esgate internal root"},
+		SerialNumber: serial, Subject: x509pkix.Name{CommonName: "esgate internal root"},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
 	}
