@@ -80,3 +80,67 @@ func TestNewProvider(t *testing.T) {
 		t.Errorf("refused client: %v", err)
 	}
 }
+
+// TestReloadKeepsTokenProvider: a reload that keeps the token settings
+// keeps the provider and its token, and puts a rotated client secret in
+// force only once the new state is published; a change of the token
+// settings builds a new provider with its own first token, and when that
+// token cannot be had the reload fails and the old provider stays.
+func TestReloadKeepsTokenProvider(t *testing.T) {
+	tok := jwtWith(map[string]any{"sub": "logs", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	var fetches atomic.Int64
+	var refuse atomic.Bool
+	var lastSecret atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, secret, _ := r.BasicAuth()
+		lastSecret.Store(secret)
+		w.Header().Set("Content-Type", "application/json")
+		if refuse.Load() {
+			w.WriteHeader(401)
+			fmt.Fprint(w, `{"error":"invalid_client"}`)
+			return
+		}
+		fetches.Add(1)
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, tok)
+	}))
+	defer srv.Close()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	write(t, secretFile, "first-secret\n")
+	args := []string{"--hosts", "https://127.0.0.1:9", "--oauth2-token-url", srv.URL + "/token", "--oauth2-client-id", "logs", "--oauth2-client-secret-file", secretFile}
+	r, err := New(load(t, args...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first := r.CredentialProvider()
+	if fetches.Load() != 1 {
+		t.Fatalf("%d token requests at start", fetches.Load())
+	}
+
+	write(t, secretFile, "second-secret\n")
+	if err := r.Reload(nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if r.CredentialProvider() != first || fetches.Load() != 1 {
+		t.Fatalf("a reload of the same token settings: new provider %v, %d token requests", r.CredentialProvider() != first, fetches.Load())
+	}
+	if err := first.(*token.Provider).Init(t.Context()); err != nil || lastSecret.Load() != "second-secret" {
+		t.Errorf("the next token request after the reload: %v, secret rotated %v", err, lastSecret.Load() == "second-secret")
+	}
+
+	refuse.Store(true)
+	if err := r.Reload(load(t, append(args, "--oauth2-scopes", "write")...), "test"); err == nil {
+		t.Fatal("a reload whose new token could not be had succeeded")
+	}
+	if r.CredentialProvider() != first {
+		t.Fatal("a failed reload replaced the provider")
+	}
+	refuse.Store(false)
+	n := fetches.Load()
+	if err := r.Reload(load(t, append(args, "--oauth2-scopes", "write")...), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if r.CredentialProvider() == first || fetches.Load() != n+1 {
+		t.Errorf("new scopes: kept provider %v, %d token requests (want %d)", r.CredentialProvider() == first, fetches.Load(), n+1)
+	}
+}
