@@ -80,28 +80,8 @@ func (b Barrier) Wait(ctx context.Context) (time.Time, error) {
 	}
 	doc, _ := json.Marshal(map[string]any{"@timestamp": time.Now().UTC().Format(time.RFC3339Nano), "barrier": tok, "run": b.Run, "shard": b.Shard.I, "shards": b.Shard.N,
 		"ready_at": time.Now().UTC().Format(time.RFC3339Nano)})
-	action, _ := json.Marshal(map[string]any{"create": map[string]any{"_index": b.Index, "_id": fmt.Sprintf("%s-%d", tok, b.Shard.I)}})
-	body := append(append(append(action, '\n'), doc...), '\n')
-	if err := b.do(ctx, b.Client, http.MethodPost, strings.TrimSuffix(b.Target, "/")+"/_bulk", body, func(res []byte) error {
-		var v struct {
-			Items []map[string]struct {
-				Status int `json:"status"`
-				Error  any `json:"error"`
-			} `json:"items"`
-		}
-		if err := json.Unmarshal(res, &v); err != nil || len(v.Items) != 1 {
-			return fmt.Errorf("an answer that is not a bulk answer: %.200s", res)
-		}
-		for _, it := range v.Items[0] {
-			if it.Status == http.StatusConflict {
-				return fmt.Errorf("shard %d of run %q is ready already: another process runs this shard, or the run id was used before (give each run its own --run-id)", b.Shard.I, b.Run)
-			}
-			if it.Status/100 != 2 {
-				return fmt.Errorf("writing the ready document: %d %v", it.Status, it.Error)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := createOne(ctx, b.Client, strings.TrimSuffix(b.Target, "/")+"/_bulk", b.Index, fmt.Sprintf("%s-%d", tok, b.Shard.I), doc, "the ready document",
+		fmt.Sprintf("shard %d of run %q is ready already: another process runs this shard, or the run id was used before (give each run its own --run-id)", b.Shard.I, b.Run)); err != nil {
 		return time.Time{}, fmt.Errorf("start barrier: %w", err)
 	}
 	deadline := time.Now().Add(b.Timeout)

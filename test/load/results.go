@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -143,10 +144,18 @@ func WriteResults(ctx context.Context, c *http.Client, base, index string, d Res
 	if err != nil {
 		return err
 	}
-	action, _ := json.Marshal(map[string]any{"create": map[string]any{"_index": index, "_id": d.RunID}})
+	return createOne(ctx, c, base+"/_bulk?refresh=wait_for", index, d.RunID, doc, "the results document",
+		fmt.Sprintf("%s holds run %q's results already (delete that document to write them again)", index, d.RunID))
+}
+
+// createOne writes doc as index/id with a bulk create through url, once:
+// a conflict (the document is there already) is an error saying
+// conflict; what names the document in other errors.
+func createOne(ctx context.Context, c *http.Client, url, index, id string, doc []byte, what, conflict string) error {
+	action, _ := json.Marshal(map[string]any{"create": map[string]any{"_index": index, "_id": id}})
 	body := append(append(append(action, '\n'), doc...), '\n')
 	b := Barrier{}
-	return b.do(ctx, c, http.MethodPost, base+"/_bulk?refresh=wait_for", body, func(res []byte) error {
+	return b.do(ctx, c, http.MethodPost, url, body, func(res []byte) error {
 		var v struct {
 			Items []map[string]struct {
 				Status int `json:"status"`
@@ -158,10 +167,10 @@ func WriteResults(ctx context.Context, c *http.Client, base, index string, d Res
 		}
 		for _, it := range v.Items[0] {
 			if it.Status == http.StatusConflict {
-				return fmt.Errorf("%s holds run %q's results already (delete that document to write them again)", index, d.RunID)
+				return errors.New(conflict)
 			}
 			if it.Status/100 != 2 {
-				return fmt.Errorf("writing the results document: %d %v", it.Status, it.Error)
+				return fmt.Errorf("writing %s: %d %v", what, it.Status, it.Error)
 			}
 		}
 		return nil
