@@ -59,15 +59,19 @@ func TestKeystore(t *testing.T) {
 	cfgFile := filepath.Join(dir, "esgate.yml")
 	writeFile(t, cfgFile, "hosts: "+es.URL+"\nssl_certificate_authorities: "+ca+"\napi_key: ${ES_API_KEY}\n")
 	addr := freePort(t)
-	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms", "--status-listen", "127.0.0.1:0")
+	readyPath := filepath.Join(t.TempDir(), "ready.json")
+	cmd := exec.Command(esgateBin, "serve", "--config", cfgFile, "--listen", addr, "--reload-interval", "100ms", "--status-listen", "127.0.0.1:0", "--ready-file", readyPath)
 	cmd.Env = append(env, "ES_API_KEY=not-the-key:x")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	p := &proc{cmd: cmd, out: out, URL: "http://" + addr, addr: addr}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { cmd.Process.Kill(); <-done }()
+	p := &proc{cmd: cmd, out: out, URL: "http://" + addr, addr: addr, done: done}
+	p.ready, p.readyPath = waitReadyFile(t, readyPath, done, out), readyPath
 	var body string
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get(p.URL + "/_security/_authenticate"); err == nil {
