@@ -436,7 +436,14 @@ func TestFaultsUnderLoad(t *testing.T) {
 					n = 2
 				}
 				bound := headBound(n, faultConnect, faultHandshake, faultTimeout)
+				// esgate writes a request's access line once its answer is
+				// written, so the client may read the answer first: wait
+				// for the lines (catchHang only catches a missing one).
 				lines := accessLines(p.out.String())
+				for deadline := time.Now().Add(catchHang); len(lines) < warm.sent+res.sent && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+					lines = accessLines(p.out.String())
+				}
 				if len(lines) < warm.sent+res.sent {
 					t.Errorf("%d access log lines; the client sent %d requests", len(lines), warm.sent+res.sent)
 				}
