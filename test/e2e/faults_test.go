@@ -237,6 +237,18 @@ func isHang(err error) bool {
 // acknowledged events are missing.
 func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) (missing int) {
 	t.Helper()
+	missing = r.checkNoneLost(t, es, index)
+	if len(r.acked) == 0 {
+		t.Error("nothing was acknowledged")
+	}
+	return missing
+}
+
+// checkNoneLost is check without asking that anything was acknowledged:
+// for load under a fault, which on a starved machine may cover every
+// request sent (the warm-up before it shows traffic flows).
+func (r *loadResult) checkNoneLost(t *testing.T, es *esserver.Server, index string) (missing int) {
+	t.Helper()
 	if r.hangs > 0 {
 		t.Errorf("%d requests hung past %v", r.hangs, hangAfter)
 	}
@@ -250,9 +262,6 @@ func (r *loadResult) check(t *testing.T, es *esserver.Server, index string) (mis
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d acknowledged events are missing", missing, len(r.acked))
-	}
-	if len(r.acked) == 0 {
-		t.Error("nothing was acknowledged")
 	}
 	return missing
 }
@@ -416,7 +425,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 				}
 				cancel()
 				faulty.Wait()
-				res.check(t, es, "faults")
+				res.checkNoneLost(t, es, "faults")
 
 				// Every failure the client saw is in esgate's metrics.
 				after := accounted(t, p, warm.sent+res.sent)

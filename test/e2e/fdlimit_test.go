@@ -16,8 +16,8 @@ import (
 )
 
 // TestFDLimitExhaustion: with ulimit -n exhausted by idle clients, esgate
-// keeps serving the connections it has, counts one exhaustion episode
-// however many accepts fail, does not spin (its failed accepts, counted
+// keeps serving the connections it has, counts an exhaustion episode per
+// run of failed accepts, not per failure, does not spin (its failed accepts, counted
 // one by one, stay within what the accept loop's back-off allows), and
 // accepts again once clients leave.
 func TestFDLimitExhaustion(t *testing.T) {
@@ -108,7 +108,10 @@ func TestFDLimitExhaustion(t *testing.T) {
 	// fails at most 8 (5 ms to 640 ms add up to 1.3 s), then one a second.
 	// The window is what elapsed, so a slow machine widens the bound with
 	// it; a starved esgate only fails fewer.
-	failed0 := metric(`esgate_accept_errors_total{reason="fd_limit"`)
+	// An episode ends when an accept succeeds (esgate closes idle clients
+	// after its header timeout, which a slow machine can reach): the
+	// back-off then starts again from 5 ms, once per new episode.
+	failed0, episodes0 := metric(`esgate_accept_errors_total{reason="fd_limit"`), metric("esgate_listener_fd_exhaustions_total")
 	from := time.Now()
 	time.Sleep(2 * time.Second)
 	failed := metric(`esgate_accept_errors_total{reason="fd_limit"`)
@@ -120,10 +123,11 @@ func TestFDLimitExhaustion(t *testing.T) {
 	}
 	episodes := metric("esgate_listener_fd_exhaustions_total")
 	t.Logf("out of descriptors: %v failed accepts, %v in %v, %v episode(s)", failed, failed-failed0, w.Round(time.Millisecond), episodes)
-	if episodes != 1 {
-		t.Errorf("%v exhaustion episodes; want one", episodes)
+	// One episode counted per run of failed accepts, not one per failure.
+	if episodes < 1 || (failed > 1 && episodes >= failed) {
+		t.Errorf("%v exhaustion episodes for %v failed accepts; want one per run of failures", episodes, failed)
 	}
-	if limit := 8 + math.Ceil(w.Seconds()) + 1; failed-failed0 > limit {
+	if limit := 8*(1+episodes-episodes0) + math.Ceil(w.Seconds()) + 1; failed-failed0 > limit {
 		t.Errorf("%v accepts failed in %v while out of descriptors (the back-off allows %v): it spins", failed-failed0, w.Round(time.Millisecond), limit)
 	}
 

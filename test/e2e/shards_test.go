@@ -69,12 +69,20 @@ func TestShardedLoad(t *testing.T) {
 	if code != 0 || r == nil {
 		t.Fatalf("load report: exit %d: %s", code, out)
 	}
-	if svg, err := os.ReadFile(plot); err != nil || strings.Count(string(svg), "<polyline") != 8 {
-		t.Errorf("--plot: %v, %d lines (want p99 and p50 for four shards)", err, strings.Count(string(svg), "<polyline"))
-	}
 	recs, err := loadgen.ReadRecordPaths([]string{dir}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A p99 and a p50 line for every shard that recorded a latency (on a
+	// starved machine a shard may have started too late to record any).
+	plotted := map[int]bool{}
+	for _, rec := range recs {
+		if rec.Latency.Count > 0 {
+			plotted[rec.Shard] = true
+		}
+	}
+	if svg, err := os.ReadFile(plot); err != nil || strings.Count(string(svg), "<polyline") != 2*len(plotted) {
+		t.Errorf("--plot: %v, %d lines (want p99 and p50 for %d shards)", err, strings.Count(string(svg), "<polyline"), len(plotted))
 	}
 	checkMerge(t, recs, r)
 	if len(r.Shards) != 4 || r.Verified == nil || !r.Verified.OK || r.Verified.After-r.Verified.Before != r.Events+r.WarmupEvents || r.Events == 0 {
