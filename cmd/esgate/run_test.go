@@ -69,6 +69,24 @@ func TestRunUsage(t *testing.T) {
 
 // TestRunServeUntilCanceled runs serve in-process and stops it through its
 // context, the way a supervisor embedding it would.
+// catchHang bounds the waits for esgate to start answering: only a hang
+// reaches it (a starved machine can take many seconds to start esgate, and
+// a keystore's key derivation is slow on purpose).
+const catchHang = 3 * time.Minute
+
+// retry calls f every 10 ms until it succeeds or catchHang passes, and
+// returns its last error.
+func retry(f func() error) error {
+	deadline := time.Now().Add(catchHang)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestRunServeUntilCanceled(t *testing.T) {
 	es, ca := esserver.StartT(t, esserver.Options{})
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -80,13 +98,7 @@ func TestRunServeUntilCanceled(t *testing.T) {
 		done <- run(ctx, []string{"serve", "--status-listen", "off", "--listen", addr, "--hosts", es.URL, "--ssl-certificate-authorities", ca, "--user", "elastic", "--password", "changeme"}, io.Discard, io.Discard)
 	}()
 	var res *http.Response
-	var err error
-	for i := 0; i < 200; i++ {
-		if res, err = http.Get("http://" + addr + "/"); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	err := retry(func() (err error) { res, err = http.Get("http://" + addr + "/"); return err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +153,7 @@ func TestManagedKeyRoutes(t *testing.T) {
 	_, _, revoked := es.CreateAPIKey("logstash_internal", "revoked-minter", 0, nil)
 	es.InvalidateAPIKeysNamed("revoked-minter")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), catchHang)
 	defer cancel()
 	var out bytes.Buffer
 	done := make(chan int, 1)
@@ -151,7 +163,7 @@ func TestManagedKeyRoutes(t *testing.T) {
 	var code int
 	select {
 	case code = <-done:
-	case <-time.After(45 * time.Second):
+	case <-time.After(catchHang + time.Minute):
 		t.Fatal("serve hung with a refused minting credential")
 	}
 	if code != exitFailed || !strings.Contains(out.String(), "api_key_management") || !strings.Contains(out.String(), "401") {
@@ -318,14 +330,10 @@ output {
 	}()
 	defer func() { cancel(); <-done }()
 	var res *http.Response
-	var err error
-	for i := 0; i < 300; i++ {
+	err := retry(func() (err error) {
 		res, err = http.Post(url+"/_bulk", "application/x-ndjson", strings.NewReader("{\"index\":{\"_index\":\"migrated\"}}\n{\"m\":1}\n"))
-		if err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,13 +413,7 @@ routes:
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		var res *http.Response
-		var err error
-		for i := 0; i < 300; i++ {
-			if res, err = c.Do(req); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		err := retry(func() (err error) { res, err = c.Do(req); return err })
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", addr, err, out.String())
 		}
@@ -519,16 +521,13 @@ func TestInternalIssuer(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	root := filepath.Join(storage, "esgate-internal-root.crt")
 	var code string
-	for i := 0; i < 500; i++ {
+	retry(func() error {
 		b, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", root,
 			"--resolve", fmt.Sprintf("localhost:%d:127.0.0.1", port), "-H", "Authorization: Bearer load-token",
 			fmt.Sprintf("https://localhost:%d/", port)).CombinedOutput()
 		code = string(b)
-		if err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	if code != "200" {
 		t.Fatalf("curl: %q\n%s", code, out.String())
 	}

@@ -499,11 +499,10 @@ func TestUnixSocketListener(t *testing.T) {
 	}}}
 	var res *http.Response
 	var err error
-	for i := 0; i < 200; i++ {
-		if res, err = client.Get("http://esgate/"); err == nil {
+	for deadline := time.Now().Add(catchHang); ; time.Sleep(20 * time.Millisecond) {
+		if res, err = client.Get("http://esgate/"); err == nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

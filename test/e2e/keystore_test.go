@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esgate/esgate/test/esserver"
 )
@@ -73,7 +74,7 @@ func TestKeystore(t *testing.T) {
 	p := &proc{cmd: cmd, out: out, URL: "http://" + addr, addr: addr, done: done}
 	p.ready, p.readyPath = waitReadyFile(t, readyPath, done, out), readyPath
 	var body string
-	for i := 0; i < 200; i++ {
+	for deadline := time.Now().Add(catchHang); time.Now().Before(deadline); {
 		if res, err := http.Get(p.URL + "/_security/_authenticate"); err == nil {
 			b := make([]byte, 4096)
 			n, _ := res.Body.Read(b)
