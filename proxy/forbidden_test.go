@@ -64,7 +64,7 @@ func TestCompatMajorWarning(t *testing.T) {
 			if r.version != v || r.ok != (v == "8.15.3") {
 				t.Errorf("ES %s: checked %+v", v, r)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(catchHang):
 			t.Fatalf("ES %s: the cluster's version was never checked", v)
 		}
 	}

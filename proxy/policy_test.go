@@ -89,14 +89,38 @@ func TestPolicyAttacks(t *testing.T) {
 // es-secondary-authorization from the client never reach Elasticsearch
 // beside esgate's credential, unless the route forwards them by name.
 func TestIdentityHeadersStripped(t *testing.T) {
-	got := make(chan http.Header, 2)
-	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() })
-	for _, fwd := range [][]string{nil, {"es-security-runas-user"}} {
+	// Only the client's request (path /marked) is recorded; readiness and
+	// health probes get their answer and are not. The send never blocks,
+	// so no handler can hold httptest.Server.Close; the count says how
+	// many client requests arrived.
+	got := make(chan http.Header, 4)
+	var marked atomic.Int64
+	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/marked" {
+			return
+		}
+		marked.Add(1)
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+	})
+	for i, fwd := range [][]string{nil, {"es-security-runas-user"}} {
 		front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
 			withPolicy(o, policy.New(policy.Config{ForwardHeaders: fwd}))
 		}, up.URL)
-		do(t, "GET", front+"/", "", "Es-Security-Runas-User", "elastic", "Es-Secondary-Authorization", "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==")
-		h := <-got
+		if res, body := do(t, "GET", front+"/marked", "", "Es-Security-Runas-User", "elastic", "Es-Secondary-Authorization", "Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="); res.StatusCode != 200 {
+			t.Fatalf("forward %v: status %d %s", fwd, res.StatusCode, body)
+		}
+		if n := marked.Load(); n != int64(i+1) {
+			t.Fatalf("forward %v: Elasticsearch saw %d client requests in all; expected %d", fwd, n, i+1)
+		}
+		var h http.Header
+		select {
+		case h = <-got:
+		case <-time.After(catchHang):
+			t.Fatalf("forward %v: the request's headers were never recorded", fwd)
+		}
 		if h.Get("Es-Secondary-Authorization") != "" {
 			t.Errorf("forward %v: es-secondary-authorization reached Elasticsearch", fwd)
 		}

@@ -25,6 +25,11 @@ import (
 	"github.com/esgate/esgate/proxy/metrics"
 )
 
+// catchHang bounds every wait in this package's tests. It only catches a
+// hang: on a machine starved of CPU (two busy loops at nice -15) a
+// request that takes milliseconds when idle can take tens of seconds.
+const catchHang = 3 * time.Minute
+
 // rawRequest sends raw bytes to addr (host:port of an http URL) and
 // returns the response, read with net/http's parser.
 func rawRequest(t testing.TB, front, raw string) (*http.Response, string) {
@@ -34,7 +39,7 @@ func rawRequest(t testing.TB, front, raw string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(time.Now().Add(catchHang))
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +222,12 @@ func TestMaxBodySizeLargest(t *testing.T) {
 	}
 }
 
-// eventually retries check (which returns "" when satisfied) for up to
-// 10s: for what esgate records after the client already has its answer.
+// eventually retries check (which returns "" when satisfied) until
+// catchHang: for what esgate records after the client already has its
+// answer.
 func eventually(t testing.TB, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for {
 		msg := check()
 		if msg == "" {
