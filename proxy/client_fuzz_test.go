@@ -121,7 +121,7 @@ func FuzzUpstreamStream(f *testing.F) {
 		defer c.closeForever()
 		wantStatus, wantBody, wantOK := firstAnswer(stream)
 		for i := 0; i < 3; i++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang catcher
 			or := outRequest{ctx: ctx, method: http.MethodGet, target: "/", addr: "es:9200", header: http.Header{}}
 			res, err := c.do(&or)
 			if err != nil {

@@ -381,7 +381,7 @@ func waitFor(t testing.TB, c chan struct{}) {
 	t.Helper()
 	select {
 	case <-c:
-	case <-time.After(10 * time.Second):
+	case <-time.After(catchHang):
 		t.Fatal("the upstream script did not get there")
 	}
 }

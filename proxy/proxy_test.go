@@ -537,17 +537,22 @@ func deadAddr(t testing.TB) string {
 // headers aborts the client's response rather than inventing one.
 func TestTimeouts(t *testing.T) {
 	es, ca := esserver.StartT(t, esserver.Options{})
-	// An API key (SHA-256) rather than a password (bcrypt, slow under -race)
-	// keeps the server's own time well under the 200ms timeout.
+	// An API key (SHA-256) rather than a password (bcrypt, slow under -race).
 	_, _, key := es.CreateAPIKey("elastic", "k", 0, nil)
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.APIKey(key),
 		func(o *proxy.Options) { o.ResponseHeaderTimeout = 200 * time.Millisecond }, es.URL)
-	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: 2 * time.Second, Count: 1})
+	// The host holds its answer until the request ends: the 504 is the
+	// header timeout's whatever the machine's load.
+	es.AddFault(esserver.Fault{PathContains: "_bulk", Delay: catchHang, Count: 1})
 	res, body := do(t, "POST", front+"/_bulk", "{\"index\":{\"_index\":\"logstash-t\"}}\n{}\n", "Content-Type", "application/json")
 	if e := parseErr(t, body); res.StatusCode != 504 || e.Error.Type != "esgate_timeout_exception" {
 		t.Errorf("status %d body %s", res.StatusCode, body)
 	}
 
+	// A route whose header timeout only catches hangs, so that the answer's
+	// head surely arrives before the host cuts it.
+	front, _ = sandwich(t, certs.Options{CAFiles: []string{ca}}, auth.APIKey(key),
+		func(o *proxy.Options) { o.ResponseHeaderTimeout = catchHang }, es.URL)
 	es.AddFault(esserver.Fault{PathContains: "_bulk", CloseMidResponse: true, Count: 1})
 	req, _ := http.NewRequest("POST", front+"/_bulk", strings.NewReader("{\"index\":{\"_index\":\"logstash-t\"}}\n{}\n"))
 	req.Header.Set("Content-Type", "application/json")
