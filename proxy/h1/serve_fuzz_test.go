@@ -21,7 +21,7 @@ func halfClosed(t *testing.T, addr, raw string) []string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(catchHang))
 	io.WriteString(c, raw)
 	c.(*net.TCPConn).CloseWrite()
 	br := bufio.NewReader(c)
