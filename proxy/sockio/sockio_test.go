@@ -183,9 +183,11 @@ func TestSameOutcomesAsNet(t *testing.T) {
 		{"write while the peer reads nothing", func(t *testing.T, c, s net.Conn) string {
 			// A loaded machine (make test runs packages side by side, under
 			// -race) can pass a short deadline before the first send, and
-			// then both report 0 bytes; a longer deadline tries again.
+			// then both report 0 bytes; a longer deadline tries again, up
+			// to one that only a hang misses (each try lasts its deadline:
+			// the peer never reads).
 			buf := make([]byte, 64<<20)
-			for _, d := range []time.Duration{50 * time.Millisecond, 500 * time.Millisecond, 5 * time.Second} {
+			for _, d := range []time.Duration{50 * time.Millisecond, 500 * time.Millisecond, 5 * time.Second, 30 * time.Second} {
 				c.SetWriteDeadline(time.Now().Add(d))
 				n, err := c.Write(buf)
 				if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
