@@ -60,7 +60,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // waitWaiting blocks until someone waits on the clock (the loop is idle).
 func (c *fakeClock) waitWaiting(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
 		n := len(c.waiters)

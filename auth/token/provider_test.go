@@ -18,6 +18,10 @@ import (
 	"github.com/esgate/esgate/auth"
 )
 
+// catchHang bounds waits in this package's tests: it only catches a
+// hang, and leaves room for a machine starved of CPU.
+const catchHang = 3 * time.Minute
+
 // issuer is an httptest token endpoint whose answers the test sets.
 type issuer struct {
 	srv         *httptest.Server
@@ -401,10 +405,10 @@ func credErr(p *Provider) error {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(catchHang)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
+			t.Fatalf("condition not met within %v", catchHang)
 		}
 		time.Sleep(time.Millisecond)
 	}
