@@ -269,14 +269,24 @@ func TestCompressPlainBodies(t *testing.T) {
 		encoding string
 		body     []byte
 	}
-	got := make(chan seen, 2)
+	// Only bulks are recorded (a readiness probe is not a body), and the
+	// channel has room for more than the test sends: a handler never
+	// blocks, so nothing can hold the upstream's Close.
+	got := make(chan seen, 8)
 	up := startConnUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/_bulk" {
+			return
+		}
 		raw, _ := io.ReadAll(r.Body)
-		got <- seen{r.Header.Get("Content-Encoding"), raw}
+		select {
+		case got <- seen{r.Header.Get("Content-Encoding"), raw}:
+		default:
+		}
 		w.Write([]byte(`{"errors":false,"items":[]}`))
 	})
 	front, _ := sandwich(t, certs.Options{CAFiles: []string{up.ca}}, auth.APIKey("aWQ6a2V5"), func(o *proxy.Options) {
 		o.CompressionLevel = 1
+		o.ResurrectDelay = time.Hour
 	}, up.URL)
 	plain := strings.Repeat("{\"index\":{}}\n{\"message\":\"hello world\"}\n", 2000)
 	if res, _ := do(t, "POST", front+"/_bulk", plain); res.StatusCode != 200 {
