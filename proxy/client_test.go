@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,11 +26,12 @@ import (
 	"github.com/esgate/esgate/proxy/metrics"
 )
 
-// connUpstream is a TLS upstream that counts the connections it accepted.
+// connUpstream is a TLS upstream that counts the connections it accepted
+// and those it closed.
 type connUpstream struct {
 	*httptest.Server
-	conns atomic.Int64
-	ca    string
+	conns, closed atomic.Int64
+	ca            string
 }
 
 func startConnUpstream(t *testing.T, idle time.Duration, h http.HandlerFunc) *connUpstream {
@@ -45,8 +47,11 @@ func startConnUpstream(t *testing.T, idle time.Duration, h http.HandlerFunc) *co
 	u.Server = httptest.NewUnstartedServer(h)
 	u.Config.IdleTimeout = idle
 	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
+		switch s {
+		case http.StateNew:
 			u.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			u.closed.Add(1)
 		}
 	}
 	u.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
@@ -109,6 +114,15 @@ func TestStalePooledConnection(t *testing.T) {
 	body := "{\"index\":{}}\n{}\n"
 	for i, idle := range []time.Duration{0, 150 * time.Millisecond, 700 * time.Millisecond} {
 		time.Sleep(idle)
+		// On a starved machine the host's idle timer may not have fired
+		// yet: wait until it has closed the pooled connection, so that the
+		// count below does not depend on the machine's speed.
+		eventually(t, func() string {
+			if n := up.closed.Load(); n != int64(i) {
+				return fmt.Sprintf("the host closed %d connections before request %d", n, i)
+			}
+			return ""
+		})
 		if res, _ := do(t, "POST", front+"/_bulk", body); res.StatusCode != 200 || res.Header.Get("X-Got") != strconv.Itoa(len(body)) {
 			t.Fatalf("POST %d, after %s idle: status %d", i, idle, res.StatusCode)
 		}

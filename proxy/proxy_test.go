@@ -502,7 +502,7 @@ func TestResurrection(t *testing.T) {
 		t.Skipf("could not listen on the freed port again: %v", err)
 	}
 	defer es.Close()
-	deadline := time.Now().Add(time.Minute) // a hang catcher
+	deadline := time.Now().Add(catchHang)
 	for !p.Hosts()[0].Alive() {
 		if time.Now().After(deadline) {
 			t.Fatal("host not resurrected")
