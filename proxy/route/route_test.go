@@ -193,7 +193,7 @@ func TestReloadUnderLoadIsConsistent(t *testing.T) {
 		firstBad atomic.Value
 		wg       sync.WaitGroup
 	)
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	client := &http.Client{Timeout: catchHang, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	defer client.CloseIdleConnections()
 	for range 6 {
 		wg.Add(1)
