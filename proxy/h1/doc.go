@@ -1,10 +1,10 @@
 // Package h1 owns the HTTP/1.1 framing esgate does itself: serving its
-// local clients on plain listeners, and reading the heads of the common
+// clients on plain and TLS listeners, and reading the heads of the common
 // answers from Elasticsearch (ParseAnswer, for package proxy's client).
 // Both parse only a strict plain form, and leave everything else to
 // net/http, which reads it as before.
 //
-// The server (plain TCP and unix sockets): one goroutine per connection
+// The server (plain TCP and unix sockets, and TLS over them): one goroutine per connection
 // reads each request head straight from its buffer into a Request and a
 // header map reused from request to request, calls the handler in that
 // goroutine, and writes the answer. net/http's server starts a second
@@ -52,13 +52,26 @@
 // (both Content-Length and Transfer-Encoding, Transfer-Encoding on
 // HTTP/1.0 or not ending in chunked, a Content-Length that is not one
 // number) never reach net/http: GuardFraming, in front of net/http on
-// handed-off connections and on TLS listeners (GuardTLS), answers them
+// handed-off connections, answers them
 // with a 400 in Elasticsearch's error shape and closes, so nothing
 // smuggled behind them is read. This is where h1 differs from net/http on
 // purpose; TestSameAsNetHTTP lists each case and FuzzFramingGuard holds
 // the guard to net/http on everything else. The guard reads into
 // net/http's own buffer and keeps bytes of its own only while a head is
 // incomplete, so it adds no buffer to an idle connection.
+//
+// On a TLS listener (one whose Accept returns *tls.Conn) h1 runs the
+// handshake as net/http's server does (bounded by the least of
+// ReadHeaderTimeout and Fallback's ReadTimeout and WriteTimeout; a plain
+// HTTP request gets net/http's 400; a connection whose client chose
+// another ALPN protocol, acme-tls/1, is closed after it), and fills every
+// Request.TLS with the state taken once after it. Requests are read and
+// answers written through the *tls.Conn; its socket serves only to wait
+// and peek. Before a TLS connection parks, a read with a deadline already
+// past makes sure crypto/tls holds no decrypted or whole record (see
+// conn.tlsHolds); crypto/tls's own record buffers stay with the
+// connection. A handed-off TLS connection carries its state to net/http,
+// which fills Request.TLS from it.
 //
 // The handler must not keep the Request, its Header, its Body or its
 // context after it returns: they are reused for the next request, of

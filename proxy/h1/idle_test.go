@@ -87,3 +87,15 @@ func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
 		t.Logf("guarded net/http: %.0f bytes of heap per idle connection", got)
 	}
 }
+
+// guardListener serves net/http's server through GuardFraming, as h1's
+// handed-off connections are.
+type guardListener struct{ net.Listener }
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return GuardFraming(c), nil
+}

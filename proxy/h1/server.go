@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,8 +18,10 @@ import (
 	"time"
 )
 
-// Server serves HTTP/1.1 on plain listeners with Handler, handing the
-// connections it does not serve itself to Fallback.
+// Server serves HTTP/1.1 on plain and TLS listeners with Handler,
+// handing the connections it does not serve itself to Fallback. A TLS
+// listener is one whose Accept returns *tls.Conn, as tls.NewListener's
+// does: h1 runs the handshake, and fills Request.TLS, as net/http does.
 type Server struct {
 	// Handler serves every request, on both paths.
 	Handler http.Handler
@@ -27,7 +30,8 @@ type Server struct {
 	// and Close stop it.
 	Fallback *http.Server
 	// ReadHeaderTimeout bounds reading a request head once its first byte
-	// came. Zero: no limit.
+	// came, and a TLS handshake (as in net/http, the least of it and
+	// Fallback's ReadTimeout and WriteTimeout). Zero: no limit.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection that sends no request for
 	// this long. Zero: no limit.
@@ -202,7 +206,14 @@ func (s *Server) closeIdle() bool {
 func (s *Server) newConn(rw net.Conn) *conn {
 	c := &conn{s: s, rwc: rw, remote: rw.RemoteAddr().String()}
 	c.acquire()
-	if sc, ok := rw.(syscall.Conn); ok {
+	raw := rw
+	if tc, ok := rw.(*tls.Conn); ok {
+		// Requests are read and answers written through the TLS
+		// connection; its socket serves only to wait and peek.
+		c.tls = tc
+		raw = tc.NetConn()
+	}
+	if sc, ok := raw.(syscall.Conn); ok {
 		c.sys, _ = sc.SyscallConn()
 		c.readable = c.idleReadable
 	}
@@ -290,7 +301,11 @@ const (
 type conn struct {
 	s   *Server
 	rwc net.Conn
-	sys syscall.RawConn
+	// tls is rwc on a TLS listener, and tlsState its state after the
+	// handshake (Request.TLS of each request); sys is then the socket's.
+	tls      *tls.Conn
+	tlsState *tls.ConnectionState
+	sys      syscall.RawConn
 	// readable is idleReadable, bound once: a method value made at each
 	// wait would allocate per request. Nil where h1 cannot poll.
 	readable func(fd uintptr) bool
@@ -533,7 +548,96 @@ func (c *conn) awaitRequest(want int, err error) bool {
 
 // serve reads and serves requests until the connection ends, is handed
 // to Fallback or is parked.
-func (c *conn) serve() { c.loop(false) }
+func (c *conn) serve() {
+	if c.tls != nil && !c.handshake() {
+		return
+	}
+	c.loop(false)
+}
+
+// handshake runs a TLS connection's handshake as net/http's server does:
+// bounded by the handshake timeout, a plain HTTP request answered with
+// net/http's 400, and a connection whose client chose another protocol
+// by ALPN (acme-tls/1: a TLS-ALPN-01 challenge, which the handshake
+// answered) closed after it. Shutdown may close it meanwhile.
+func (c *conn) handshake() bool {
+	if !c.state.CompareAndSwap(stateActive, stateIdle) {
+		c.close()
+		return false
+	}
+	to := c.s.tlsHandshakeTimeout()
+	if to > 0 {
+		dl := time.Now().Add(to)
+		c.rwc.SetReadDeadline(dl)
+		c.rwc.SetWriteDeadline(dl)
+	}
+	if err := c.tls.HandshakeContext(c.ctx); err != nil {
+		reason := err.Error()
+		if re, ok := err.(tls.RecordHeaderError); ok && re.Conn != nil && headLooksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			reason = "client sent an HTTP request to an HTTPS server"
+		}
+		c.s.log().Debug("http: TLS handshake error", "remote", c.remote, "err", reason)
+		c.close()
+		return false
+	}
+	if to > 0 {
+		c.rwc.SetReadDeadline(time.Time{})
+		c.rwc.SetWriteDeadline(time.Time{})
+	}
+	st := c.tls.ConnectionState()
+	c.tlsState = &st
+	switch st.NegotiatedProtocol {
+	case "", "http/1.1", "http/1.0":
+	default:
+		c.close()
+		return false
+	}
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		c.close()
+		return false
+	}
+	return true
+}
+
+// headLooksLikeHTTP reports whether the first bytes a TLS listener read
+// look like a plain HTTP request (net/http's test).
+func headLooksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// tlsHandshakeTimeout is net/http's: the least of the timeouts set.
+func (s *Server) tlsHandshakeTimeout() time.Duration {
+	var d time.Duration
+	for _, v := range [...]time.Duration{s.ReadHeaderTimeout, s.Fallback.ReadTimeout, s.Fallback.WriteTimeout} {
+		if v > 0 && (d == 0 || v < d) {
+			d = v
+		}
+	}
+	return d
+}
+
+// tlsHolds reports whether a TLS connection with nothing in its buffer
+// has request bytes, or an end, to read without waiting on its socket:
+// records it read already. It reads with a deadline already past:
+// crypto/tls's Read returns the plaintext it holds, else decrypts the
+// whole records in its raw input, and only then reads the socket, which
+// fails at once with the deadline's error, and that error does not stick
+// (crypto/tls/conn.go, readRecordOrCCS: a net.Error whose Temporary() is
+// true, as os.ErrDeadlineExceeded is, is returned without setErrorLocked;
+// Go 1.26). A partial record stays in crypto/tls until the rest comes.
+// dl is the read deadline to restore.
+func (c *conn) tlsHolds(dl time.Time) bool {
+	c.rwc.SetReadDeadline(time.Unix(1, 0))
+	_, err := c.br.Peek(1)
+	c.rwc.SetReadDeadline(dl)
+	var ne net.Error
+	return c.br.Buffered() > 0 || !errors.As(err, &ne) || !ne.Timeout()
+}
 
 // loop is serve's loop; woken: the next request's first bytes are in the
 // buffer already (resume).
@@ -550,16 +654,23 @@ func (c *conn) loop(woken bool) {
 					c.close()
 					return
 				}
+				var dl time.Time
 				if d := c.s.IdleTimeout; d > 0 {
-					c.rwc.SetReadDeadline(time.Now().Add(d))
+					dl = time.Now().Add(d)
+				}
+				c.rwc.SetReadDeadline(dl)
+				if c.tls != nil && c.br.Buffered() == 0 && c.tlsHolds(dl) {
+					// The next request is in crypto/tls already.
+					if !c.awaitRequest(want, nil) {
+						return
+					}
 				} else {
-					c.rwc.SetReadDeadline(time.Time{})
-				}
-				if c.park() {
-					return
-				}
-				if !c.awaitRequest(want, c.waitIdle()) {
-					return
+					if c.park() {
+						return
+					}
+					if !c.awaitRequest(want, c.waitIdle()) {
+						return
+					}
 				}
 			}
 		}
@@ -640,6 +751,10 @@ func (c *conn) readHead() (end int, ok bool, err error) {
 func (c *conn) handOff() {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	hc := &handedConn{Conn: c.rwc, r: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), c.rwc)}
+	var nc net.Conn = GuardFraming(hc)
+	if c.tlsState != nil {
+		nc = &tlsHandedConn{Conn: nc, state: c.tlsState}
+	}
 	c.release()
 	c.unbind()
 	c.rwc.SetReadDeadline(time.Time{})
@@ -650,7 +765,7 @@ func (c *conn) handOff() {
 	// net/http reads what h1 does not, through the framing guard: a
 	// request with faulty framing gets esgate's 400 and the connection
 	// closes (see FramingError).
-	if !c.s.handoff.give(GuardFraming(hc)) {
+	if !c.s.handoff.give(nc) {
 		c.cancel()
 		c.rwc.Close()
 	}
@@ -687,7 +802,7 @@ func (c *conn) serveOne(end int) (keep, parsed bool) {
 	r.ContentLength = hd.length
 	r.TransferEncoding = nil
 	r.Form, r.PostForm, r.MultipartForm, r.Trailer = nil, nil, nil, nil
-	r.TLS, r.Response, r.GetBody, r.Pattern = nil, nil, nil, ""
+	r.TLS, r.Response, r.GetBody, r.Pattern = c.tlsState, nil, nil, ""
 	st.body = body{c: c, left: hd.length, expect: hd.expect, asked: hd.expect}
 	if hd.length > 0 {
 		r.Body = &st.body
@@ -749,6 +864,24 @@ func (h *handedConn) Read(p []byte) (int, error) { return h.r.Read(p) }
 // into a reset that could destroy the answer).
 func (h *handedConn) CloseWrite() error {
 	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// tlsHandedConn is a TLS connection handed to Fallback: net/http fills
+// Request.TLS from a connection with a ConnectionState method when it is
+// not a *tls.Conn itself.
+type tlsHandedConn struct {
+	net.Conn
+	state *tls.ConnectionState
+}
+
+func (t *tlsHandedConn) ConnectionState() tls.ConnectionState { return *t.state }
+
+// CloseWrite is the wrapped connection's (see handedConn.CloseWrite).
+func (t *tlsHandedConn) CloseWrite() error {
+	if cw, ok := t.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
