@@ -16,8 +16,10 @@
 // no request state and, on Linux, no goroutine. When its buffer and its
 // socket have nothing to read (a non-blocking MSG_PEEK), its read and
 // write buffers and its request state (the Request, URL, header maps and
-// answer writer, reqState) go back to the server's pools, and it is
-// parked: its socket goes into an epoll set of the server's own (the
+// answer writer, reqState) go back to the server's pools. It first waits
+// in its goroutine through the runtime's poller for Server.ParkAfter
+// (default one second), so a client sending back to back never pays a
+// park and a wake per request; then it is parked: its socket goes into an epoll set of the server's own (the
 // parker) and its goroutine ends. One goroutine per server waits on that
 // set; when a parked socket has bytes or an end to read, it starts a
 // goroutine that takes buffers and a request state from the pools and

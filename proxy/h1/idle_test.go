@@ -38,7 +38,7 @@ func idleHeapPerConn(t *testing.T, addr string, n int) float64 {
 		}
 		conns = append(conns, c)
 		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: es\r\n\r\n", i)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		res, err := http.ReadResponse(bufio.NewReaderSize(c, 256), nil)
 		if err != nil {
 			t.Fatal(err)

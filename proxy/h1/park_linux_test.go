@@ -21,7 +21,7 @@ func parkServer(t *testing.T, idle time.Duration, h http.Handler) (*Server, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idle}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idle, ParkAfter: time.Nanosecond}
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 	return s, l.Addr().String()
@@ -228,4 +228,30 @@ func TestParkedClose(t *testing.T) {
 		expectEOF(t, c)
 	}
 	waitFor(t, "the server to forget the connections", s.conns0)
+}
+
+// TestBusyConnectionsDoNotPark: within ParkAfter a kept-alive connection
+// waits for its next request in its own goroutine, so a client sending
+// back to back (Logstash under load) never pays a park and a wake per
+// request; its requests are served all the same.
+func TestBusyConnectionsDoNotPark(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: echo, Fallback: &http.Server{Handler: echo}, ReadHeaderTimeout: 30 * time.Second, ParkAfter: time.Hour}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 50 {
+		roundTrip(t, c, br, fmt.Sprintf("/busy/%d", i), strings.Repeat("z", i))
+		if n := s.park.count(); n != 0 {
+			t.Fatalf("after request %d: %d parked connections, want none within ParkAfter", i, n)
+		}
+	}
 }

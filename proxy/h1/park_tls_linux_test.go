@@ -57,7 +57,7 @@ func TestIdleTLSConnectionsPark(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert := selfSigned(t)
-	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, ReadHeaderTimeout: 30 * time.Second}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, ReadHeaderTimeout: 30 * time.Second, ParkAfter: time.Nanosecond}
 	go s.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}))
 	t.Cleanup(func() { s.Close() })
 	dial := func(i int) idleClient {

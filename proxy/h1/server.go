@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,12 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that sends no request for
 	// this long. Zero: no limit.
 	IdleTimeout time.Duration
+	// ParkAfter is how long a kept-alive connection waits for its next
+	// request in its own goroutine before it parks (Linux: no goroutine,
+	// no buffers; see the package doc). A client sending back-to-back
+	// requests, as Logstash under load does, then never pays the epoll
+	// calls and the new goroutine a park costs. Zero: one second.
+	ParkAfter time.Duration
 	// Log receives handler panics other than http.ErrAbortHandler. Nil:
 	// slog.Default().
 	Log *slog.Logger
@@ -610,6 +617,13 @@ func headLooksLikeHTTP(hdr [5]byte) bool {
 	return false
 }
 
+func (s *Server) parkAfter() time.Duration {
+	if s.ParkAfter > 0 {
+		return s.ParkAfter
+	}
+	return time.Second
+}
+
 // tlsHandshakeTimeout is net/http's: the least of the timeouts set.
 func (s *Server) tlsHandshakeTimeout() time.Duration {
 	var d time.Duration
@@ -665,6 +679,26 @@ func (c *conn) loop(woken bool) {
 						return
 					}
 				} else {
+					if c.s.park != nil && c.sys != nil {
+						// A grace before parking: the next request of a
+						// busy client comes within it.
+						grace := time.Now().Add(c.s.parkAfter())
+						if dl.IsZero() || grace.Before(dl) {
+							c.rwc.SetReadDeadline(grace)
+							err := c.waitIdle()
+							c.rwc.SetReadDeadline(dl)
+							if err == nil {
+								if !c.awaitRequest(want, nil) {
+									return
+								}
+								goto serve
+							}
+							if !errors.Is(err, os.ErrDeadlineExceeded) {
+								c.awaitRequest(want, err) // closes it
+								return
+							}
+						}
+					}
 					if c.park() {
 						return
 					}
@@ -674,6 +708,7 @@ func (c *conn) loop(woken bool) {
 				}
 			}
 		}
+	serve:
 		if c.lastPost {
 			// RFC 7230 section 3.5: a stray CRLF after a POST body, as
 			// net/http tolerates.
