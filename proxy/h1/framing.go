@@ -2,12 +2,9 @@ package h1
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -374,42 +371,4 @@ func (c *framingConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
-}
-
-// GuardTLS makes srv serve ln, a TLS listener, through GuardFraming. As
-// net/http fills Request.TLS only for a *tls.Conn it holds itself, it
-// fills it here from the wrapped connection, before srv's handler runs.
-func GuardTLS(ln net.Listener, srv *http.Server) net.Listener {
-	next := srv.Handler
-	prevCtx := srv.ConnContext
-	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if prevCtx != nil {
-			ctx = prevCtx(ctx, c)
-		}
-		return context.WithValue(ctx, guardedConnKey{}, c)
-	}
-	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
-			if fc, ok := r.Context().Value(guardedConnKey{}).(*framingConn); ok {
-				if tc, ok := fc.Conn.(*tls.Conn); ok {
-					st := tc.ConnectionState()
-					r.TLS = &st
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-	return guardListener{ln}
-}
-
-type guardedConnKey struct{}
-
-type guardListener struct{ net.Listener }
-
-func (l guardListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return GuardFraming(c), nil
 }

@@ -38,7 +38,7 @@ func idleHeapPerConn(t *testing.T, addr string, n int) float64 {
 		}
 		conns = append(conns, c)
 		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: es\r\n\r\n", i)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		res, err := http.ReadResponse(bufio.NewReaderSize(c, 256), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -86,4 +86,16 @@ func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
 	} else {
 		t.Logf("guarded net/http: %.0f bytes of heap per idle connection", got)
 	}
+}
+
+// guardListener serves net/http's server through GuardFraming, as h1's
+// handed-off connections are.
+type guardListener struct{ net.Listener }
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return GuardFraming(c), nil
 }

@@ -44,7 +44,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if b.expect {
 		b.expect = false
-		if !b.c.w.sentHeader && !b.c.w.wroteHeader {
+		if w := &b.c.st.w; !w.sentHeader && !w.wroteHeader {
 			b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := b.c.bw.Flush(); err != nil {
 				b.err = err
@@ -255,14 +255,14 @@ func (w *response) sendHeader(p []byte) {
 	if w.wantsClose || h.Get("Connection") == "close" || c.s.stopping.Load() {
 		w.closeAfter = true
 	}
-	b := &c.body
+	b := &c.st.body
 	if b.asked && !b.sawEOF {
 		w.closeAfter = true
 	}
 	// A body the handler left unread is read now, if small, so that the
 	// next request can follow (clients that send a whole request before
 	// reading the answer would otherwise deadlock).
-	if c.req.ContentLength != 0 && !w.closeAfter {
+	if c.st.req.ContentLength != 0 && !w.closeAfter {
 		tooBig := false
 		switch {
 		case b.closed:

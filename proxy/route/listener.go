@@ -19,8 +19,7 @@ import (
 // head.
 const ReadHeaderTimeout = 30 * time.Second
 
-// server is what serves a route's listener: esgate's h1 loop on plain
-// listeners, net/http's server behind TLS.
+// server is what serves a route's listener: esgate's h1 loop.
 type server interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
@@ -28,10 +27,9 @@ type server interface {
 }
 
 // Listen opens the route's listener (listen, TLS when the front door has
-// a certificate) and chooses its server: esgate's own HTTP/1.1 loop
-// (package h1) on plain listeners, with net/http for what it does not
-// serve itself; net/http behind TLS, with h1's framing guard. It returns
-// the bound address; Serve then serves it.
+// a certificate) and its server: esgate's own HTTP/1.1 loop (package
+// h1), on plain and TLS listeners alike, with net/http for what it does
+// not serve itself. It returns the bound address; Serve then serves it.
 func (r *Route) Listen() (net.Addr, error) {
 	cfg := r.built
 	ln, err := proxy.Listen(cfg.Listen)
@@ -49,13 +47,11 @@ func (r *Route) Listen() (net.Addr, error) {
 		// The listener's certificate and client CAs follow reloads: each
 		// handshake reads the guard of the state in force.
 		tc := frontdoor.ServerTLS(func() *frontdoor.Guard { return r.current().fwd.Guard })
-		r.ln = h1.GuardTLS(tls.NewListener(ln, tc), std)
-		r.srv = std
-	} else {
-		r.ln = ln
-		r.srv = &h1.Server{Handler: r.proxy, Fallback: std, ReadHeaderTimeout: ReadHeaderTimeout,
-			IdleTimeout: std.IdleTimeout, Log: r.log}
+		ln = tls.NewListener(ln, tc)
 	}
+	r.ln = ln
+	r.srv = &h1.Server{Handler: r.proxy, Fallback: std, ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout: std.IdleTimeout, Log: r.log}
 	return r.ln.Addr(), nil
 }
 
