@@ -170,6 +170,9 @@ type upConn struct {
 	idleAt time.Time
 	reused bool
 	body   lengthBody // the answer being read, when fastAnswer read its head
+	// abort ends the connection's I/O at once (a canceled request); built
+	// once per connection, so that arming it per request allocates none.
+	abort func()
 }
 
 // gotBytes reports whether anything of a response was read since the
@@ -301,7 +304,7 @@ const maxInformational = 5
 // is closed, and retry says whether the request surely did not reach the
 // host (nothing of its body was consumed, nothing came back).
 func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, or *outRequest) (res *http.Response, retry bool, err error) {
-	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, pc.abort)
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
 		pc.close()
@@ -622,6 +625,7 @@ func (t *upstreamClient) get(ctx context.Context, key poolKey) (*upConn, error) 
 		return nil, err
 	}
 	pc := &upConn{conn: conn, key: key, bw: bufio.NewWriterSize(conn, 64<<10)}
+	pc.abort = func() { pc.conn.SetDeadline(aLongTimeAgo) }
 	pc.lim = readLimiter{r: conn, left: -1}
 	pc.br = bufio.NewReaderSize(&pc.lim, 64<<10)
 	return pc, nil

@@ -96,15 +96,28 @@ func (or *outRequest) skipForward(k string) bool {
 }
 
 // connectionListed reports whether k is named in a Connection header.
+// The tokens are compared without splitting or canonicalizing them (no
+// allocation per header: Logstash sends "Connection: Keep-Alive" with
+// every request); a token matches k as its canonical form would.
 func connectionListed(h http.Header, k string) bool {
 	for _, v := range h["Connection"] {
-		for _, tok := range strings.Split(v, ",") {
-			if http.CanonicalHeaderKey(strings.TrimSpace(tok)) == k {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tokenNames(strings.TrimSpace(tok), k) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// tokenNames reports whether http.CanonicalHeaderKey(tok) == k. That
+// changes only ASCII case, so a tok that differs from k otherwise is
+// ruled out without it; CanonicalHeaderKey allocates nothing for a tok
+// already in canonical form.
+func tokenNames(tok, k string) bool {
+	return len(tok) == len(k) && strings.EqualFold(tok, k) && http.CanonicalHeaderKey(tok) == k
 }
 
 // useCredential sets auth and clientAuth from the provider's credential
@@ -164,8 +177,9 @@ func (or *outRequest) write(w *bufio.Writer) error {
 		w.WriteString("Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n")
 	case or.length >= 0:
 		w.WriteString("Content-Length: ")
-		var num [20]byte
-		w.Write(strconv.AppendInt(num[:0], or.length, 10))
+		// Into bufio's own free space: a local array would escape (and
+		// be allocated per request) through Write.
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), or.length, 10))
 		w.WriteString("\r\n")
 	default:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
@@ -210,11 +224,10 @@ func writeChunked(w *bufio.Writer, r io.Reader) error {
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
 	buf := *bp
-	var hex [16]byte
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			w.Write(strconv.AppendInt(hex[:0], int64(n), 16))
+			w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(n), 16))
 			w.WriteString("\r\n")
 			w.Write(buf[:n])
 			if _, werr := w.WriteString("\r\n"); werr != nil {
@@ -242,8 +255,7 @@ func (c chunkWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var hex [16]byte
-	c.w.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+	c.w.Write(strconv.AppendInt(c.w.AvailableBuffer(), int64(len(p)), 16))
 	c.w.WriteString("\r\n")
 	c.w.Write(p)
 	_, err := c.w.WriteString("\r\n")
