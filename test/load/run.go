@@ -310,10 +310,15 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 	var dropped atomic.Int64
 	// Open loop: a scheduler emits send times; latency counts from them.
 	var schedule chan time.Time
+	schedCtx, stopSchedule := context.WithCancel(ctx)
+	defer stopSchedule()
+	schedDone := make(chan struct{})
 	if o.Rate > 0 {
 		schedule = make(chan time.Time, 1<<16)
 		go func() {
+			defer close(schedDone)
 			defer close(schedule)
+			ctx := schedCtx
 			perBatch := float64(o.Batches[0].Events)
 			interval := time.Duration(perBatch / o.Rate * float64(time.Second))
 			n, i := int64(o.Shard.N), int64(o.Shard.I)
@@ -447,6 +452,24 @@ func runPhase(ctx context.Context, o Options, url string, t0 time.Time, progress
 		every(o.Interval, func() { rec.flush(false) })
 	}
 	wg.Wait()
+	// The scheduler stops with the workers (a phase may end by its budget
+	// before its time). Sends it scheduled that no worker took when the
+	// run's time ended are dropped too: they were due, and never sent.
+	stopSchedule()
+	if schedule != nil {
+		<-schedDone
+		if ctx.Err() != nil {
+			var left int64
+			for range schedule {
+				left++
+			}
+			dropped.Add(left)
+			if rec != nil && left > 0 {
+				rec.drop(left)
+				o.Metrics.drop(left * int64(o.Batches[0].Events))
+			}
+		}
+	}
 	close(done)
 	tickers.Wait()
 	if rec != nil {
