@@ -316,9 +316,11 @@ type conn struct {
 	// readable is idleReadable, bound once: a method value made at each
 	// wait would allocate per request. Nil where h1 cannot poll.
 	readable func(fd uintptr) bool
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	remote   string
+	// peeked: the current idle wait has peeked once (idleReadable).
+	peeked bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	remote string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -440,6 +442,7 @@ func (c *conn) waitIdle() error {
 	if c.readable == nil || c.br.Buffered() > 0 {
 		return nil
 	}
+	c.peeked = false
 	err := c.sys.Read(c.readable)
 	if c.br == nil {
 		c.acquire()
@@ -449,8 +452,15 @@ func (c *conn) waitIdle() error {
 
 // idleReadable is the poller's test while waitIdle waits: a socket with
 // nothing to read gives its buffers back before the poller parks, one
-// whose next request is already there keeps them.
+// whose next request is already there keeps them. Once the poller has
+// waited, its word is taken without a second peek (a system call per
+// request): a wake with nothing to read costs the read that follows a
+// wait for the poller again, with the buffers.
 func (c *conn) idleReadable(fd uintptr) bool {
+	if c.peeked {
+		return true
+	}
+	c.peeked = true
 	if c.peekReadable(fd) {
 		return true
 	}
