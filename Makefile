@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-busy test-short lint bench bench-conns soak fuzz docs clean
+.PHONY: all build demo test test-busy test-short lint bench bench-conns bench-tls soak fuzz docs clean
 
 all: build
 
@@ -105,6 +105,12 @@ bench: build
 	printf 'bench-id:bench-api-key' > $(BIN)/bench.key; \
 	cd $(BENCH_DIR) && CMD_esgate="$(CURDIR)/$(BIN)/esgate serve --listen {listen} --hosts {upstream} --ssl-certificate-authorities {ca} --api-key-file $(CURDIR)/$(BIN)/bench.key $(BENCH_PKI_ARGS) --log-level warn --access-log off --status-listen off" \
 		TARGETS="$${TARGETS:-direct nginx haproxy goproxy esgate}" ./compare.sh
+
+# The TLS front door beside nginx's ssl listener (tiny body; BODY=small
+# or large for the others), with the harness's sink, bodies and wrk script.
+bench-tls: build
+	@if [ -z "$(BENCH_DIR)" ]; then echo 'bench-tls: set BENCH_DIR=<dir of compare.sh> (run compare.sh there once)'; exit 2; fi
+	test/bench/tlsfront.sh $(BENCH_DIR) $(CURDIR)/$(BIN)/esgate
 
 # Connection scale: 2000 keep-alive clients, most idle, beside nginx (if
 # installed), on a plain and a TLS front-door listener (docs/performance.md).
