@@ -111,3 +111,39 @@ func TestIdleTLSConnectionsPark(t *testing.T) {
 		t.Fatalf("handed-off TLS request: %d %q", res.StatusCode, b)
 	}
 }
+
+// TestTLSClientGoneCancels: a TLS client that leaves while its request is
+// served (close_notify, then its FIN) cancels the request's context, as
+// a plain client's FIN does: the record in front of the FIN does not
+// hide it.
+func TestTLSClientGoneCancels(t *testing.T) {
+	canceled, started := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(catchHang):
+		}
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := selfSigned(t)
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}, WatchInterval: 20 * time.Millisecond}
+	go s.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	defer s.Close()
+	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: es\r\n\r\n")
+	<-started
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(catchHang):
+		t.Fatal("the request's context was not canceled after its TLS client left")
+	}
+}
