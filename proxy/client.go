@@ -333,7 +333,18 @@ func (t *upstreamClient) exchange(ctx context.Context, pc *upConn, or *outReques
 		}
 		// The host may have answered early (413, 401) and closed; its
 		// answer is then still in the socket, and it is the one to give.
-		pc.conn.SetReadDeadline(time.Now().Add(time.Second))
+		// A host that closed sent it before its close, so the read ends at
+		// once with the answer or with nothing: its bound (the header
+		// timeout, else 30 s) only catches a process starved of CPU. A
+		// write that stalled met a host alive but not reading, whose early
+		// answer, if any, is in the socket already: a second.
+		wait := time.Second
+		if !isTimeout(werr) {
+			if wait = t.headerTimeout; wait <= 0 {
+				wait = 30 * time.Second
+			}
+		}
+		pc.conn.SetReadDeadline(time.Now().Add(wait))
 		if res, err := t.readResponse(pc, rreq); err == nil {
 			clearReadDeadline(ctx, pc)
 			return t.wrapBody(pc, or, res, stop, false), false, nil
