@@ -169,7 +169,10 @@ func TestReloadUnderLoadIsConsistent(t *testing.T) {
 			}
 		})
 		c.cfg = load(t, "--listen", "127.0.0.1:0", "--hosts", es.URL, "--ssl-certificate-authorities", ca,
-			"--user", c.user, "--password", c.pass, "--resurrect-delay", "1h")
+			"--user", c.user, "--password", c.pass, "--resurrect-delay", "1h",
+			// Only a hang may end a request: a test server starved of CPU
+			// answered after esgate's default 60 s under two busy loops.
+			"--timeout", catchHang.String())
 		cl[i] = c
 	}
 	r, err := New(cl[0].cfg, Options{})
@@ -193,7 +196,7 @@ func TestReloadUnderLoadIsConsistent(t *testing.T) {
 		firstBad atomic.Value
 		wg       sync.WaitGroup
 	)
-	client := &http.Client{Timeout: catchHang, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	client := &http.Client{Timeout: 2 * catchHang, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	defer client.CloseIdleConnections()
 	for range 6 {
 		wg.Add(1)
