@@ -497,7 +497,7 @@ func TestResurrection(t *testing.T) {
 	if res, _ := do(t, "GET", front+"/", ""); res.StatusCode != 503 {
 		t.Fatalf("status %d; expected 503 while the only host is dead", res.StatusCode)
 	}
-	es, err := esserver.Start(esserver.Options{Addr: strings.TrimPrefix(upstream, "https://"), CA: sharedCA})
+	es, err := esserver.Start(esserver.Options{Addr: strings.TrimPrefix(upstream, "https://"), CA: sharedCA, PasswordHashing: "bcrypt4"})
 	if err != nil {
 		t.Skipf("could not listen on the freed port again: %v", err)
 	}

@@ -234,7 +234,7 @@ func TestShortLivedDocBlocks(t *testing.T) {
 			}
 			// The settings check of the test server's realm, with a JWKS it can load.
 			rs[0].Settings["pkc_jwkset_path"] = jwks
-			es, err := esserver.Start(esserver.Options{JWTRealms: rs})
+			es, err := esserver.Start(esserver.Options{JWTRealms: rs, PasswordHashing: "bcrypt4"})
 			if err != nil {
 				t.Errorf("realm %s: %v", rs[0].Name, err)
 				continue

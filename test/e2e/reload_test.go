@@ -301,7 +301,7 @@ func TestKubernetesSecretSymlinkSwap(t *testing.T) {
 // warning instead of being silently ignored.
 func TestReloadHostsAndAuthMethod(t *testing.T) {
 	a, ca := esserver.StartT(t, esserver.Options{NodeName: "node-a"})
-	b, err := esserver.Start(esserver.Options{NodeName: "node-b", CA: a.CA, ElasticPassword: "b-pass"})
+	b, err := esserver.Start(esserver.Options{NodeName: "node-b", CA: a.CA, ElasticPassword: "b-pass", PasswordHashing: "bcrypt4"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestStatusListener(t *testing.T) {
 	if body := waitReady(503); !strings.Contains(body, "no live Elasticsearch host") {
 		t.Errorf("readyz body %s", body)
 	}
-	es2, err := esserver.Start(esserver.Options{Addr: addr, CA: es.CA})
+	es2, err := esserver.Start(esserver.Options{Addr: addr, CA: es.CA, PasswordHashing: "bcrypt4"})
 	if err != nil {
 		t.Skipf("could not listen on %s again: %v", addr, err)
 	}

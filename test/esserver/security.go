@@ -100,7 +100,7 @@ var builtinRoles = map[string]Role{
 
 // AddUser creates or replaces a native user.
 func (s *Server) AddUser(name, password string, roles ...string) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
 		panic(err)
 	}
@@ -112,7 +112,7 @@ func (s *Server) AddUser(name, password string, roles ...string) {
 
 // setPassword hashes and sets a user's password and drops cached logins.
 func (s *Server) setPassword(u *user, password string) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
 		panic(err)
 	}

@@ -23,9 +23,6 @@ import (
 	"github.com/esgate/esgate/test/pki"
 )
 
-// bcryptCost is ES's default (xpack.security.authc.password_hashing.algorithm bcrypt = bcrypt10).
-var bcryptCost = 10
-
 // Options configure a Server. Zero values take the documented defaults.
 type Options struct {
 	// Addr to listen on (default 127.0.0.1:0).
@@ -62,6 +59,23 @@ type Options struct {
 	// JWTRealms are xpack.security.authc.realms.jwt.* realms (jwtrealm.go;
 	// default none). A bad setting or a JWKS that does not load fails Start.
 	JWTRealms []JWTRealm
+	// PasswordHashing is xpack.security.authc.password_hashing.algorithm:
+	// "bcrypt" (ES's default, cost 10) or "bcrypt4" to "bcrypt14". ES also
+	// takes the pbkdf2 family; this server does not (a choice: nothing a
+	// client sees depends on the hash). Default "bcrypt"; StartT's
+	// default is "bcrypt4".
+	PasswordHashing string
+}
+
+// bcryptCost parses a bcrypt password_hashing.algorithm.
+func bcryptCost(algorithm string) (int, error) {
+	if algorithm == "" || algorithm == "bcrypt" {
+		return 10, nil
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(algorithm, "bcrypt")); err == nil && strings.HasPrefix(algorithm, "bcrypt") && n >= 4 && n <= 14 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("password hashing %q: this test server takes bcrypt or bcrypt4 to bcrypt14", algorithm)
 }
 
 // Server is an in-memory, Elasticsearch 8-compatible HTTPS server.
@@ -102,6 +116,8 @@ type Server struct {
 	}
 
 	jwt jwtState // JWT realms and role mappings (jwtrealm.go)
+
+	bcryptCost int // of Options.PasswordHashing
 }
 
 // Start generates the PKI (unless given) and serves on opts.Addr.
@@ -130,6 +146,11 @@ func Start(opts Options) (*Server, error) {
 		indices: map[string]*index{}, aliases: map[string]*alias{}, templates: map[string]json.RawMessage{}, legacyTemplates: map[string]json.RawMessage{}, policies: map[string]json.RawMessage{},
 		clusterU: randomID(22),
 	}
+	cost, err := bcryptCost(opts.PasswordHashing)
+	if err != nil {
+		return nil, err
+	}
+	s.bcryptCost = cost
 	if err := s.startJWT(); err != nil {
 		return nil, err
 	}

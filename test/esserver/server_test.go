@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 type tc struct {
@@ -22,7 +24,9 @@ type tc struct {
 
 func newTC(t *testing.T, opts Options) *tc {
 	t.Helper()
-	bcryptCost = 4 // tests only; the server default is ES's 10
+	if opts.PasswordHashing == "" {
+		opts.PasswordHashing = "bcrypt4" // as StartT: nothing here depends on the cost
+	}
 	s, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +246,35 @@ func TestFilterPath(t *testing.T) {
 		b, _ := json.Marshal(filterPath(v, spec))
 		if string(b) != want {
 			t.Errorf("%s: got %s; want %s", spec, b, want)
+		}
+	}
+}
+
+func TestPasswordHashing(t *testing.T) {
+	for _, c := range []struct {
+		algorithm string
+		cost      int // 0: refused
+	}{
+		{"", 10}, {"bcrypt", 10}, {"bcrypt4", 4}, {"bcrypt14", 14},
+		{"bcrypt3", 0}, {"bcrypt15", 0}, {"bcryptx", 0}, {"pbkdf2", 0}, {"Bcrypt", 0}, {"4", 0},
+	} {
+		cost, err := bcryptCost(c.algorithm)
+		if cost != c.cost || (err != nil) != (c.cost == 0) {
+			t.Errorf("%q: cost %d, %v; expected %d", c.algorithm, cost, err, c.cost)
+		}
+	}
+	if _, err := Start(Options{PasswordHashing: "pbkdf2"}); err == nil {
+		t.Error("Start took a hashing algorithm it does not implement")
+	}
+	// The cost is the hash's: a login with the right password works at
+	// any of them, and the stored hash says which.
+	for _, algorithm := range []string{"bcrypt4", "bcrypt"} {
+		c := newTC(t, Options{PasswordHashing: algorithm})
+		c.s.mu.Lock()
+		h := c.s.users["elastic"].hash
+		c.s.mu.Unlock()
+		if cost, err := bcrypt.Cost(h); err != nil || cost != map[string]int{"bcrypt4": 4, "bcrypt": 10}[algorithm] {
+			t.Errorf("%s: elastic's hash has cost %d, %v", algorithm, cost, err)
 		}
 	}
 }
