@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,6 +150,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	wo := lf.wo
+	if err := lf.checkTargets(); err != nil {
+		return fail(exitUsage, err)
+	}
 	switch {
 	case wo.Action != "create" && wo.Action != "index":
 		return fail(exitUsage, fmt.Errorf("--action: want create or index, got %q", wo.Action))
@@ -186,6 +191,22 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if shard.N > 1 && int64(lf.clients) < int64(shard.N) {
 		return fail(exitUsage, fmt.Errorf("--clients: %d clients cannot be split between %d shards", lf.clients, shard.N))
 	}
+	// The metrics are served from the start, before the workload is
+	// generated (most of a second of CPU), so that a shard is seen at once,
+	// with zero counts, also while it waits at the barrier. They stay up
+	// for --metrics-grace after a run, not after a usage error found
+	// before it (grace is set once the workload is built).
+	var metrics *load.Metrics
+	var grace time.Duration
+	if lf.metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		metrics = load.NewMetrics(reg, run, shard.I)
+		stop, err := serveMetrics(lf.metricsListen, reg)
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("--metrics-listen: %w", err))
+		}
+		defer func() { stop(ctx, grace) }()
+	}
 	client, closeClient, err := loadClient(lf.target, fl)
 	if err != nil {
 		return fail(exitUsage, err)
@@ -220,18 +241,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		batches = mine
 	}
-	// The metrics are served from the start, so that a shard waiting at
-	// the barrier is already seen (with zero counts).
-	var metrics *load.Metrics
-	if lf.metricsListen != "" {
-		reg := prometheus.NewRegistry()
-		metrics = load.NewMetrics(reg, run, shard.I)
-		stop, err := serveMetrics(lf.metricsListen, reg)
-		if err != nil {
-			return fail(exitFailed, fmt.Errorf("--metrics-listen: %w", err))
-		}
-		defer stop(ctx, lf.metricsGrace)
-	}
+	grace = lf.metricsGrace
 	if startAt.IsZero() && shard.N > 1 { // else --start-at is the barrier
 		b := load.Barrier{Client: client, Target: lf.target, ReadClient: readClient, ReadTarget: readTarget,
 			Index: wo.Index + "-barrier", Run: run, Shard: shard, Timeout: lf.barrierTimeout}
@@ -428,6 +438,9 @@ func loadReportCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if lf.output != "text" && lf.output != "json" {
 		return fail(exitUsage, fmt.Errorf("--output: want text or json, got %q", lf.output))
 	}
+	if err := lf.checkTargets(); lf.verify && err != nil {
+		return fail(exitUsage, err)
+	}
 	var resultsBase, resultsIndex string
 	if lf.resultsTarget != "" {
 		var err error
@@ -519,6 +532,30 @@ func durString(d time.Duration) string {
 
 // loadClient is the client for target: plain HTTP to esgate, or esgate's
 // own transport with the credential and trust flags to a cluster.
+// checkTargets refuses a --target or --verify-target that is not an
+// http:// or https:// URL with a host: nothing else can be sent to, and
+// without the check every request would fail as a transport error.
+func (lf *loadFlags) checkTargets() error {
+	for _, t := range []struct{ flag, url string }{{"target", lf.target}, {"verify-target", lf.verifyTarget}} {
+		if t.url == "" && t.flag == "verify-target" {
+			continue
+		}
+		u, err := url.Parse(t.url)
+		switch {
+		case err == nil && u.User != nil:
+			// Never echoed: the URL holds a password.
+			return fmt.Errorf("--%s: a URL with a user name or password (%s); give the credential with the credential flags (--api-key, --user with --password-file), or send through esgate, which adds it", t.flag, u.Redacted())
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			got := strconv.Quote(t.url)
+			if strings.Contains(t.url, "@") { // it may hold a password
+				got = "a URL that does not parse"
+			}
+			return fmt.Errorf("--%s: want http://HOST:PORT (esgate) or https://HOST:PORT (a cluster, with the cluster, trust and credential flags), got %s", t.flag, got)
+		}
+	}
+	return nil
+}
+
 func loadClient(target string, fl *configs.Flags) (*http.Client, func(), error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}, Timeout: 5 * time.Minute}
 	if !strings.HasPrefix(target, "https://") {

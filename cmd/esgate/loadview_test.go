@@ -55,11 +55,21 @@ func TestLoadSubcommandsRefuseIgnoredFlags(t *testing.T) {
 		{[]string{"load", "compare", "--api-key", "a:b", "a", "b"}, "error: --api-key is not a flag of esgate load compare"},
 		{[]string{"load", "compare", "a"}, "error: esgate load compare: name two runs' records"},
 		{[]string{"load", "report", "--results-target", "http://127.0.0.1:1", "-"}, "error: --results-target: want a URL that ends in the index"},
+		{[]string{"load", "--target", "ftp://127.0.0.1:1"}, `error: --target: want http://HOST:PORT (esgate) or https://HOST:PORT (a cluster, with the cluster, trust and credential flags), got "ftp://127.0.0.1:1"`},
+		{[]string{"load", "--target", "127.0.0.1:9200"}, `error: --target: want http://HOST:PORT`},
+		{[]string{"load", "--target", "http://"}, `error: --target: want http://HOST:PORT`},
+		{[]string{"load", "--verify-target", "localhost:9200"}, `error: --verify-target: want http://HOST:PORT`},
+		{[]string{"load", "--target", "https://elastic:s3cr3t@127.0.0.1:9200"}, "error: --target: a URL with a user name or password (https://elastic:xxxxx@127.0.0.1:9200); give the credential with the credential flags"},
+		{[]string{"load", "--target", "http://elastic:s3cr3t%zz@127.0.0.1:9200"}, "error: --target: want http://HOST:PORT (esgate) or https://HOST:PORT (a cluster, with the cluster, trust and credential flags), got a URL that does not parse"},
+		{[]string{"load", "report", "--verify", "--verify-target", "ftp://x", "-"}, "error: --verify-target: want http://HOST:PORT"},
 	} {
 		var out bytes.Buffer
 		code := run(context.Background(), tt.args, &out, &out)
 		if code != exitUsage || !strings.Contains(out.String(), tt.out) {
 			t.Errorf("%v: code %d output %q; expected %d and %q", tt.args, code, out.String(), exitUsage, tt.out)
+		}
+		if strings.Contains(out.String(), "s3cr3t") {
+			t.Errorf("%v: the password is in the error: %s", tt.args, out.String())
 		}
 	}
 }
@@ -152,5 +162,24 @@ func TestLoadCompareRecordedRuns(t *testing.T) {
 	if code := run(context.Background(), []string{"load", "compare", a, sharded}, &out, &errOut); code != exitOK ||
 		!strings.Contains(out.String(), "A  base (1 shard)") || !strings.Contains(out.String(), "B  contender (2 shards)") {
 		t.Errorf("text: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestLoadUsageErrorEndsAtOnce: a usage error found after the metrics
+// listener started (here, a cluster target without a credential) ends the
+// command at once: --metrics-grace holds the listener after a run only.
+func TestLoadUsageErrorEndsAtOnce(t *testing.T) {
+	done := make(chan int, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- run(context.Background(), []string{"load", "--target", "https://127.0.0.1:1", "--metrics-listen", "127.0.0.1:0", "--metrics-grace", "1h"}, &out, &out)
+	}()
+	select {
+	case code := <-done:
+		if code != exitUsage || !strings.Contains(out.String(), "error: no credentials") {
+			t.Errorf("code %d, output %q; expected %d and the missing credential", code, out.String(), exitUsage)
+		}
+	case <-time.After(catchHang):
+		t.Fatal("esgate load waited its metrics grace after a usage error")
 	}
 }
