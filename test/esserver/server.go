@@ -72,8 +72,10 @@ func bcryptCost(algorithm string) (int, error) {
 	if algorithm == "" || algorithm == "bcrypt" {
 		return 10, nil
 	}
-	if n, err := strconv.Atoi(strings.TrimPrefix(algorithm, "bcrypt")); err == nil && strings.HasPrefix(algorithm, "bcrypt") && n >= 4 && n <= 14 {
-		return n, nil
+	for n := 4; n <= 14; n++ {
+		if algorithm == "bcrypt"+strconv.Itoa(n) {
+			return n, nil
+		}
 	}
 	return 0, fmt.Errorf("password hashing %q: this test server takes bcrypt or bcrypt4 to bcrypt14", algorithm)
 }

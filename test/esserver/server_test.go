@@ -256,7 +256,7 @@ func TestPasswordHashing(t *testing.T) {
 		cost      int // 0: refused
 	}{
 		{"", 10}, {"bcrypt", 10}, {"bcrypt4", 4}, {"bcrypt14", 14},
-		{"bcrypt3", 0}, {"bcrypt15", 0}, {"bcryptx", 0}, {"pbkdf2", 0}, {"Bcrypt", 0}, {"4", 0},
+		{"bcrypt3", 0}, {"bcrypt15", 0}, {"bcrypt04", 0}, {"bcrypt+5", 0}, {"bcrypt 5", 0}, {"bcryptx", 0}, {"pbkdf2", 0}, {"Bcrypt", 0}, {"4", 0},
 	} {
 		cost, err := bcryptCost(c.algorithm)
 		if cost != c.cost || (err != nil) != (c.cost == 0) {
