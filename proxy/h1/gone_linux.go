@@ -33,8 +33,8 @@ func (c *conn) clientGone() bool {
 	gone := false
 	c.sys.Control(func(fd uintptr) {
 		p := pollFd{fd: int32(fd), events: pollRDHUP}
-		var ts syscall.Timespec // zero: do not wait
-		n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		var ts syscall.Timespec // zero: do not wait, so the call is made raw (see peekReadable)
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 		if errno != 0 || n != 1 {
 			return
 		}
