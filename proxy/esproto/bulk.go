@@ -158,6 +158,17 @@ func scanBulk(body []byte) (map[ItemKey]int, error) {
 			}
 			cur, have = ItemKey{Status: n}, true
 			pos += k
+			// The items of a filter_path answer follow one another as
+			// },{"create":{"status":201}: taken whole, without a search.
+			for {
+				n, k := nextStatus(body[pos:])
+				if k == 0 {
+					break
+				}
+				t.add(cur)
+				cur = ItemKey{Status: n}
+				pos += k
+			}
 		case c-len(keyErrorName) >= from && string(body[c-len(keyErrorName):c]) == keyErrorName &&
 			c+1 < len(body) && body[c+1] == '{':
 			// An error of the current item: error.type is its first key.
@@ -188,6 +199,39 @@ func scanBulk(body []byte) (map[ItemKey]int, error) {
 	}
 	t.flush()
 	return t.out, nil
+}
+
+// nextStatus reads an item of Logstash's filter_path answer that follows
+// the previous item's status, }},{"<action>":{"status":<digits>, and
+// returns the status and the bytes read; 0 read if b does not start so.
+// Its two colons have no white space beside them.
+func nextStatus(b []byte) (status, read int) {
+	if len(b) < 5 || string(b[:5]) != `}},{"` {
+		return 0, 0
+	}
+	i := 5
+	switch {
+	case len(b) >= i+6 && (string(b[i:i+6]) == "create" || string(b[i:i+6]) == "update" || string(b[i:i+6]) == "delete"):
+		i += 6
+	case len(b) >= i+5 && string(b[i:i+5]) == "index":
+		i += 5
+	default:
+		return 0, 0
+	}
+	const mid = `":{"status":`
+	if len(b) < i+len(mid) || string(b[i:i+len(mid)]) != mid {
+		return 0, 0
+	}
+	i += len(mid)
+	k := 0
+	for i+k < len(b) && b[i+k] >= '0' && b[i+k] <= '9' && k < 4 {
+		status = status*10 + int(b[i+k]-'0')
+		k++
+	}
+	if k == 0 {
+		return 0, 0
+	}
+	return status, i + k
 }
 
 // plain reports whether s is printable ASCII without a backslash, as

@@ -21,6 +21,10 @@ var bulkCases = []struct {
 		map[ItemKey]int{{201, ""}: 1, {429, "es_rejected_execution_exception"}: 1}},
 	{"spaces after colons", `{"errors": false, "items": [{"create": {"status": 201}}, {"index": {"status": 200}}]}`, map[ItemKey]int{{201, ""}: 1, {200, ""}: 1}},
 	{"empty items", `{"errors":false,"items":[]}`, map[ItemKey]int{}},
+	{"filter_path, every action", `{"errors":false,"items":[{"index":{"status":201}},{"delete":{"status":404}},{"update":{"status":200}},{"create":{"status":201}},{"index":{"status":201}}]}`,
+		map[ItemKey]int{{201, ""}: 3, {404, ""}: 1, {200, ""}: 1}},
+	{"filter_path, then another shape", `{"errors":true,"items":[{"create":{"status":201}},{"other":{"status":201}},{"create":{"status":201}},{"create":{"status":400,"error":{"type":"x"}}},{"create":{"status":201}},{"create":{"status":201}}]}`,
+		map[ItemKey]int{{201, ""}: 5, {400, "x"}: 1}},
 }
 
 func TestBulkItems(t *testing.T) {
