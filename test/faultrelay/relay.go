@@ -112,12 +112,20 @@ func (r *Relay) relay(c net.Conn) {
 	if clean := <-done; clean {
 		<-done // the other direction goes on after a half-close
 	} else {
+		r.forget(p)
 		c.Close()
 		s.Close()
 		<-done
 	}
+	// Forgotten before the sockets close: a client that sees its
+	// connection end never finds it still counted by Live.
+	r.forget(p)
 	c.Close()
 	s.Close()
+}
+
+// forget takes p out of the live set (again is harmless).
+func (r *Relay) forget(p *pair) {
 	r.mu.Lock()
 	delete(r.conns, p)
 	r.mu.Unlock()
@@ -180,7 +188,9 @@ func (r *Relay) gate() {
 func (r *Relay) Reset() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	n := len(r.conns)
 	for p := range r.conns {
+		delete(r.conns, p) // not live from here on, as its ends see
 		for _, c := range []net.Conn{p.client, p.server} {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetLinger(0)
@@ -188,7 +198,7 @@ func (r *Relay) Reset() int {
 			c.Close()
 		}
 	}
-	return len(r.conns)
+	return n
 }
 
 // Refuse stops listening (new connections are refused) with on, and

@@ -44,6 +44,17 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("%s: %d bytes, %v", what, len(b), err)
 		}
 	}
+	// oneLive waits until the client's current connection is the only
+	// one relayed: one the client gave up on (the stall) ends in the
+	// relay only once the server's side has ended too.
+	oneLive := func() {
+		t.Helper()
+		for start := time.Now(); r.Live() != 1; time.Sleep(time.Millisecond) {
+			if time.Since(start) > time.Minute {
+				t.Fatalf("live %d after a minute; want 1", r.Live())
+			}
+		}
+	}
 	ok("relayed")
 	if r.Live() != 1 {
 		t.Fatalf("live %d; want the client's keep-alive connection", r.Live())
@@ -78,6 +89,7 @@ func TestFaults(t *testing.T) {
 	}
 	r.Trickle(0)
 
+	oneLive()
 	if n := r.CutAnswers(1000); n != 1 {
 		t.Fatalf("cut armed on %d connections", n)
 	}
@@ -87,6 +99,7 @@ func TestFaults(t *testing.T) {
 	ok("after the cut")
 
 	before := served.Load()
+	oneLive()
 	if n := r.CloseAfterRequest(); n != 1 {
 		t.Fatalf("close-after-request armed on %d connections", n)
 	}
