@@ -41,6 +41,8 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime 15000x ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzFramingGuard -fuzztime 15000x ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzBulkActionLine -fuzztime 40000x ./test/esserver/
+	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 100000x ./proxy/esproto/
+	$(GO) test -run '^$$' -fuzz FuzzAccessLine -fuzztime 50000x ./cmd/esgate/
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...   # Kubernetes, systemd, Compose, Dockerfile
 
 # Soak (not in CI): the fault mix (reset, refuse, stall, trickle, cut
@@ -90,6 +92,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSelfService -fuzztime 20s ./auth/policy/
 	$(GO) test -run '^$$' -fuzz FuzzBulkItems -fuzztime 20s ./proxy/esproto/
 	$(GO) test -run '^$$' -fuzz FuzzParseForbidden -fuzztime 20s ./proxy/esproto/
+	$(GO) test -run '^$$' -fuzz FuzzAccessLine -fuzztime 20s ./cmd/esgate/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./configs/logstash/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./proxy/h1/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./proxy/h1/

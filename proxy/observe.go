@@ -130,30 +130,35 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 		}
 	}
 	if alog != nil && alog.Handler().Enabled(r.Context(), slog.LevelInfo) {
-		attrs := []slog.Attr{
-			slog.String("route", p.name), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.Int64("bytes_in", info.reqBytes.Load()), slog.Int64("bytes_out", rec.bytes),
-			slog.Float64("duration_ms", float64(total.Microseconds())/1000), slog.String("upstream", info.host),
-			slog.Float64("upstream_ms", float64(info.upstream.Microseconds())/1000),
+		a := AccessRecord{
+			Route:      p.name,
+			Method:     r.Method,
+			Path:       r.URL.Path,
+			Status:     status,
+			BytesIn:    info.reqBytes.Load(),
+			BytesOut:   rec.bytes,
+			DurationMS: float64(total.Microseconds()) / 1000,
+			Upstream:   info.host,
+			UpstreamMS: float64(info.upstream.Microseconds()) / 1000,
+			Aborted:    aborted,
+			Client:     info.client,
+			Bulk:       endpoint == "bulk",
+			Events:     events,
+			Items:      info.items,
+			ItemErrors: info.itemErrors,
 		}
 		if !rec.headAt.IsZero() {
-			// To the answer's head: what esgate's timeouts bound (the body
-			// then streams at the pace of the cluster and the client).
-			attrs = append(attrs, slog.Float64("head_ms", float64(rec.headAt.Sub(start).Microseconds())/1000))
+			a.HasHead, a.HeadMS = true, float64(rec.headAt.Sub(start).Microseconds())/1000
 		}
-		if aborted {
-			attrs = append(attrs, slog.Bool("aborted", true))
-		}
-		if info.client != "" {
-			attrs = append(attrs, slog.String("client", info.client))
-		}
-		if endpoint == "bulk" {
-			attrs = append(attrs, slog.Int64("events", events), slog.Int("items", info.items), slog.Int("item_errors", info.itemErrors))
+		now := time.Now()
+		if w, ok := alog.Handler().(AccessWriter); ok && w.WriteAccess(now, &a) {
+			return
 		}
 		// The handler directly: Logger.LogAttrs would walk the stack for
 		// the caller's position, which the access line does not show.
-		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-		rec.AddAttrs(attrs...)
+		var buf [16]slog.Attr
+		rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+		rec.AddAttrs(a.Attrs(buf[:0])...)
 		alog.Handler().Handle(r.Context(), rec)
 	}
 }

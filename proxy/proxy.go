@@ -91,7 +91,7 @@ type Options struct {
 	// Metrics, if set, receives the route's metrics.
 	Metrics *metrics.Route
 	// AccessLog, if set, gets one line per request (no query strings, no
-	// credentials).
+	// credentials); a handler that is an AccessWriter writes it itself.
 	AccessLog *slog.Logger
 	// DisableBulkParsing turns off counting bulk item outcomes in responses.
 	DisableBulkParsing bool

@@ -91,7 +91,14 @@ func (b *logBuffer) Close() error {
 type flushHandler struct {
 	slog.Handler
 	b *logBuffer
+	// stock is set while Handler is slog's own text or JSON handler
+	// without attributes or groups, so that accessLogger may write the
+	// access line for it (accessHandler).
+	stock *stockHandler
 }
+
+// stockHandler is how the stock handler writes: JSON or text.
+type stockHandler struct{ json bool }
 
 func (h flushHandler) Handle(ctx context.Context, r slog.Record) error {
 	err := h.Handler.Handle(ctx, r)
@@ -102,9 +109,9 @@ func (h flushHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h flushHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return flushHandler{h.Handler.WithAttrs(as), h.b}
+	return flushHandler{Handler: h.Handler.WithAttrs(as), b: h.b}
 }
 
 func (h flushHandler) WithGroup(name string) slog.Handler {
-	return flushHandler{h.Handler.WithGroup(name), h.b}
+	return flushHandler{Handler: h.Handler.WithGroup(name), b: h.b}
 }

@@ -50,7 +50,7 @@ func TestLogBuffer(t *testing.T) {
 	// The rest with an interval that never comes.
 	w := &signalWriter{wrote: make(chan struct{}, 1)}
 	lb := newLogBuffer(w, time.Hour, 4096)
-	log := slog.New(flushHandler{slog.NewTextHandler(lb, nil), lb})
+	log := slog.New(flushHandler{Handler: slog.NewTextHandler(lb, nil), b: lb})
 	log.Info("request", "path", "/_bulk")
 	if got := w.String(); got != "" {
 		t.Fatalf("an info line was written at once (%q): it must wait in the buffer", got)

@@ -96,7 +96,7 @@ func withConfigFlags(name string, args []string, stdout, stderr io.Writer, o fla
 	if name == "serve" {
 		// serve logs a line per request: buffered, warnings at once.
 		lb = newLogBuffer(stderr, logFlushInterval, 64<<10)
-		log = slog.New(flushHandler{newLogger(cfg, lb).Handler(), lb})
+		log = slog.New(flushHandler{Handler: newLogger(cfg, lb).Handler(), b: lb, stock: &stockHandler{json: cfg.LogFormat == "json"}})
 		defer lb.Close() // also if f panics
 	}
 	err = f(cfg, log, rl)

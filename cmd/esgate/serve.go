@@ -36,7 +36,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready fun
 	ro := route.Options{Log: log, Metrics: mets, NoBulkMetrics: cfg.BulkMetrics == "off",
 		UserAgent: "esgate/" + version, ExpiryWarning: cfg.ExpiryWarning.D()}
 	if cfg.AccessLog == "on" {
-		ro.AccessLog = log.With("log", "access")
+		ro.AccessLog = accessLogger(log)
 	}
 	var routes []*route.Route
 	defer func() {
