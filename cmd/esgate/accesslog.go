@@ -72,56 +72,9 @@ func appendAccessText(b []byte, t time.Time, a *proxy.AccessRecord) ([]byte, boo
 	b = append(b, "time="...)
 	b = appendMillis(b, t)
 	b = append(b, " level=INFO msg=request log=access"...)
-	ok := true
-	str := func(k, v string) {
-		b = append(b, ' ')
-		b = append(b, k...)
-		b = append(b, '=')
-		switch {
-		case v == "":
-			b = append(b, `""`...)
-		case plainString(v):
-			b = append(b, v...)
-		default:
-			ok = false
-		}
-	}
-	num := func(k string, v int64) {
-		b = append(b, ' ')
-		b = append(b, k...)
-		b = append(b, '=')
-		b = strconv.AppendInt(b, v, 10)
-	}
-	flt := func(k string, v float64) {
-		b = append(b, ' ')
-		b = append(b, k...)
-		b = append(b, '=')
-		b = strconv.AppendFloat(b, v, 'g', -1, 64)
-	}
-	str("route", a.Route)
-	str("method", a.Method)
-	str("path", a.Path)
-	num("status", int64(a.Status))
-	num("bytes_in", a.BytesIn)
-	num("bytes_out", a.BytesOut)
-	flt("duration_ms", a.DurationMS)
-	str("upstream", a.Upstream)
-	flt("upstream_ms", a.UpstreamMS)
-	if a.HasHead {
-		flt("head_ms", a.HeadMS)
-	}
-	if a.Aborted {
-		b = append(b, " aborted=true"...)
-	}
-	if a.Client != "" {
-		str("client", a.Client)
-	}
-	if a.Bulk {
-		num("events", a.Events)
-		num("items", int64(a.Items))
-		num("item_errors", int64(a.ItemErrors))
-	}
-	return append(b, '\n'), ok
+	l := accessLine{b: b, ok: true}
+	l.fields(a)
+	return append(l.b, '\n'), l.ok
 }
 
 // appendAccessJSON writes a as slog's JSONHandler with log=access does.
@@ -129,58 +82,91 @@ func appendAccessJSON(b []byte, t time.Time, a *proxy.AccessRecord) ([]byte, boo
 	b = append(b, `{"time":"`...)
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","log":"access"`...)
-	ok := true
-	key := func(k string) {
-		b = append(b, `,"`...)
-		b = append(b, k...)
-		b = append(b, `":`...)
-	}
-	str := func(k, v string) {
-		key(k)
-		if !plainString(v) && v != "" {
-			ok = false
-		}
-		b = append(b, '"')
-		b = append(b, v...)
-		b = append(b, '"')
-	}
-	num := func(k string, v int64) {
-		key(k)
-		b = strconv.AppendInt(b, v, 10)
-	}
-	flt := func(k string, v float64) {
-		key(k)
-		// encoding/json's form, which slog uses: 'f' except for
-		// magnitudes it writes with an exponent.
-		if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) || math.IsNaN(v) {
-			ok = false
-		}
-		b = strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
-	str("route", a.Route)
-	str("method", a.Method)
-	str("path", a.Path)
-	num("status", int64(a.Status))
-	num("bytes_in", a.BytesIn)
-	num("bytes_out", a.BytesOut)
-	flt("duration_ms", a.DurationMS)
-	str("upstream", a.Upstream)
-	flt("upstream_ms", a.UpstreamMS)
+	l := accessLine{b: b, json: true, ok: true}
+	l.fields(a)
+	return append(l.b, "}\n"...), l.ok
+}
+
+// accessLine appends an access line's attributes, as text or JSON; ok
+// turns false at a value that slog would write otherwise.
+type accessLine struct {
+	b        []byte
+	json, ok bool
+}
+
+// fields writes a's attributes in proxy.AccessRecord.Attrs's order.
+func (l *accessLine) fields(a *proxy.AccessRecord) {
+	l.str("route", a.Route)
+	l.str("method", a.Method)
+	l.str("path", a.Path)
+	l.num("status", int64(a.Status))
+	l.num("bytes_in", a.BytesIn)
+	l.num("bytes_out", a.BytesOut)
+	l.flt("duration_ms", a.DurationMS)
+	l.str("upstream", a.Upstream)
+	l.flt("upstream_ms", a.UpstreamMS)
 	if a.HasHead {
-		flt("head_ms", a.HeadMS)
+		l.flt("head_ms", a.HeadMS)
 	}
 	if a.Aborted {
-		b = append(b, `,"aborted":true`...)
+		l.key("aborted")
+		l.b = append(l.b, "true"...)
 	}
 	if a.Client != "" {
-		str("client", a.Client)
+		l.str("client", a.Client)
 	}
 	if a.Bulk {
-		num("events", a.Events)
-		num("items", int64(a.Items))
-		num("item_errors", int64(a.ItemErrors))
+		l.num("events", a.Events)
+		l.num("items", int64(a.Items))
+		l.num("item_errors", int64(a.ItemErrors))
 	}
-	return append(b, "}\n"...), ok
+}
+
+func (l *accessLine) key(k string) {
+	if l.json {
+		l.b = append(l.b, `,"`...)
+		l.b = append(l.b, k...)
+		l.b = append(l.b, `":`...)
+		return
+	}
+	l.b = append(l.b, ' ')
+	l.b = append(l.b, k...)
+	l.b = append(l.b, '=')
+}
+
+func (l *accessLine) str(k, v string) {
+	l.key(k)
+	switch {
+	case v != "" && !plainString(v):
+		l.ok = false
+	case l.json:
+		l.b = append(l.b, '"')
+		l.b = append(l.b, v...)
+		l.b = append(l.b, '"')
+	case v == "":
+		l.b = append(l.b, `""`...) // text quotes the empty string
+	default:
+		l.b = append(l.b, v...)
+	}
+}
+
+func (l *accessLine) num(k string, v int64) {
+	l.key(k)
+	l.b = strconv.AppendInt(l.b, v, 10)
+}
+
+func (l *accessLine) flt(k string, v float64) {
+	l.key(k)
+	if !l.json {
+		l.b = strconv.AppendFloat(l.b, v, 'g', -1, 64)
+		return
+	}
+	// encoding/json's form, which slog's JSON handler uses: 'f', except
+	// for magnitudes it writes with an exponent (and NaN, an error).
+	if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) || math.IsNaN(v) {
+		l.ok = false
+	}
+	l.b = strconv.AppendFloat(l.b, v, 'f', -1, 64)
 }
 
 // appendMillis writes t as slog's text handler does: RFC 3339 with
