@@ -50,9 +50,10 @@ func (a *AccessRecord) Attrs(dst []slog.Attr) []slog.Attr {
 // AccessWriter is an access log's slog.Handler that can write an
 // AccessRecord itself, byte for byte as it would write the slog.Record
 // of t, Info, "request" and a.Attrs, without slog's work per attribute
-// (a tenth of esgate's CPU per request with the access log on). It
-// reports false, having written nothing, for a line it leaves to that
-// record (a value it does not format).
+// (2.4-3.0 µs a line through slog's text or JSON handler, 0.4-0.6 µs
+// written by serve's, which implements it). It reports false, having
+// written nothing, for a line it leaves to that record (a value it does
+// not format).
 type AccessWriter interface {
 	WriteAccess(t time.Time, a *AccessRecord) bool
 }
