@@ -31,7 +31,8 @@ const (
 // every "status": belongs to an item (a 2xx bulk response has no top-level
 // status) and every "error":{ to the item whose status precedes it, the
 // order Elasticsearch writes them in. error.type is the error object's
-// first key. This is about 50 times faster than encoding/json here.
+// first key. On Logstash's answer to 125 events this takes 1.6 µs, and
+// encoding/json (decodeBulk) 186 µs.
 //
 // That holds for compact JSON, which is what Elasticsearch writes unless
 // asked for ?pretty. Any other valid JSON (spaces or new lines around
