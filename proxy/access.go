@@ -55,5 +55,5 @@ func (a *AccessRecord) Attrs(dst []slog.Attr) []slog.Attr {
 // written nothing, for a line it leaves to that record (a value it does
 // not format).
 type AccessWriter interface {
-	WriteAccess(t time.Time, a *AccessRecord) bool
+	WriteAccess(t time.Time, a AccessRecord) bool
 }

@@ -132,9 +132,10 @@ func exchangeOnce(t testing.TB, c net.Conn, req, body, buf []byte) {
 
 // allocModes are the configurations whose allocations per forwarded
 // request are held to a bound: without metrics, with them (esgate's
-// default) and with the access log on too. max counts h1's own (the
-// request head's string, see h1's TestServeAllocations) and esgate's;
-// measured 12, 19 and 21, the rest is room for a pool emptied by a GC.
+// default), with the access log on too, through slog and through an
+// AccessWriter. max counts h1's own (the request head's string, see h1's
+// TestServeAllocations) and esgate's; measured 12, 19, 20 and 19, the
+// rest is room for a pool emptied by a GC.
 var allocModes = []struct {
 	name string
 	mod  func(*Options)
@@ -146,7 +147,18 @@ var allocModes = []struct {
 		o.Metrics = metrics.New(prometheus.NewRegistry()).Route("alloc")
 		o.AccessLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}, 28},
+	// An AccessWriter (serve's is one) writes the line without slog:
+	// no allocation of its own, so the default's bound.
+	{"metrics-accesswriter", func(o *Options) {
+		o.Metrics = metrics.New(prometheus.NewRegistry()).Route("alloc")
+		o.AccessLog = slog.New(discardAccess{slog.NewTextHandler(io.Discard, nil)})
+	}, 24},
 }
+
+// discardAccess is an AccessWriter that takes every line and writes none.
+type discardAccess struct{ slog.Handler }
+
+func (discardAccess) WriteAccess(time.Time, AccessRecord) bool { return true }
 
 // TestForwardAllocations counts the allocations of one Logstash bulk
 // request forwarded by esgate (h1 in front, the upstream client behind),

@@ -151,7 +151,7 @@ func (p *Proxy) account(r *http.Request, rec *statusRecorder, info *reqInfo, sta
 			a.HasHead, a.HeadMS = true, float64(rec.headAt.Sub(start).Microseconds())/1000
 		}
 		now := time.Now()
-		if w, ok := alog.Handler().(AccessWriter); ok && w.WriteAccess(now, &a) {
+		if w, ok := alog.Handler().(AccessWriter); ok && w.WriteAccess(now, a) {
 			return
 		}
 		// The handler directly: Logger.LogAttrs would walk the stack for

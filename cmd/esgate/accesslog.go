@@ -37,14 +37,14 @@ type accessHandler struct {
 var accessBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // WriteAccess implements proxy.AccessWriter.
-func (h accessHandler) WriteAccess(t time.Time, a *proxy.AccessRecord) bool {
+func (h accessHandler) WriteAccess(t time.Time, a proxy.AccessRecord) bool {
 	bp := accessBufs.Get().(*[]byte)
 	defer accessBufs.Put(bp)
 	var ok bool
 	if h.json {
-		*bp, ok = appendAccessJSON((*bp)[:0], t, a)
+		*bp, ok = appendAccessJSON((*bp)[:0], t, &a)
 	} else {
-		*bp, ok = appendAccessText((*bp)[:0], t, a)
+		*bp, ok = appendAccessText((*bp)[:0], t, &a)
 	}
 	if ok {
 		h.b.Write(*bp)

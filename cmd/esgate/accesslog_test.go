@@ -98,7 +98,7 @@ func TestAccessLogger(t *testing.T) {
 		if !ok {
 			t.Fatalf("json %v: serve's logger has no fast access line", json)
 		}
-		if !w.WriteAccess(at, &accessCases[0]) {
+		if !w.WriteAccess(at, accessCases[0]) {
 			t.Fatalf("json %v: the common line was left to slog", json)
 		}
 		lb.Flush()
@@ -150,7 +150,7 @@ func BenchmarkAccessLine(b *testing.B) {
 		b.Run(name+"/esgate", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				fast.WriteAccess(time.Now(), a)
+				fast.WriteAccess(time.Now(), *a)
 			}
 		})
 		b.Run(name+"/slog", func(b *testing.B) {
