@@ -2,12 +2,14 @@ package h1
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,6 +40,14 @@ func halfClosed(t *testing.T, addr, raw string) []string {
 			return append(out, "unreadable: "+err.Error())
 		}
 		b, err := io.ReadAll(res.Body)
+		if res.Close && errors.Is(err, syscall.ECONNRESET) {
+			// A server that closes after this answer resets instead of
+			// ending when input it did not read is left in the socket:
+			// that is how much each server read ahead (GuardFraming and
+			// h1 read a whole head, net/http 4 KiB at a time), not an
+			// answer. What arrived before the reset is still compared.
+			err = nil
+		}
 		out = append(out, fmt.Sprintf("%d %q %v te=%v cl=%d", res.StatusCode, b, err, res.TransferEncoding, res.ContentLength))
 	}
 }
