@@ -32,23 +32,26 @@ var (
 	authorization    = []byte("authorization:")
 )
 
-// errFraming: a head framed otherwise than by Content-Length.
+// errFraming: a head framed otherwise than by one Content-Length.
 var errFraming = errors.New("not framed by Content-Length")
 
 // readHead appends the header lines of a head (after its first line) to
 // out, without Authorization when drop is set, and returns the
 // Content-Length. The blank line that ends the head is not appended.
 func readHead(br *bufio.Reader, out []byte, drop bool) ([]byte, int, error) {
-	n := 0
+	n := -1
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return out, 0, err
 		}
 		if len(line) <= 2 {
-			return out, n, nil
+			return out, max(n, 0), nil
 		}
 		if hasPrefixFold(line, contentLength) {
+			if n >= 0 { // a second length: which one frames the body is ambiguous
+				return out, 0, errFraming
+			}
 			if n, err = strconv.Atoi(string(bytes.TrimSpace(line[len(contentLength):]))); err != nil || n < 0 {
 				return out, 0, errFraming
 			}

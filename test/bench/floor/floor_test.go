@@ -33,6 +33,8 @@ func TestReadHead(t *testing.T) {
 		{name: "chunked", head: "Transfer-Encoding: chunked\r\n\r\n", err: true},
 		{name: "bad length", head: "Content-Length: x\r\n\r\n", err: true},
 		{name: "negative length", head: "Content-Length: -1\r\n\r\n", err: true},
+		{name: "two lengths", head: "Content-Length: 1\r\nContent-Length: 2\r\n\r\n", err: true},
+		{name: "same length twice", head: "Content-Length: 1\r\nContent-Length: 1\r\n\r\n", err: true},
 		{name: "cut", head: "Host: a\r\n", err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,7 +14,7 @@
 // harness's $BENCH_AUTH).
 //
 // It reads only what the harness sends and its sink answers: requests and
-// answers framed by Content-Length, one per exchange. Anything else (a
+// answers framed by one Content-Length (or none), one per exchange. Anything else (a
 // chunked body, an upstream that closes, a head longer than the read
 // buffer) closes the client's connection. It has no timeouts, no
 // failover and no limits: never put it in front of a real cluster.
